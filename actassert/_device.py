@@ -1,0 +1,56 @@
+"""Resolving a device request (``auto``, ``cpu``, ``cuda``, ``cuda:N``) to a ``torch.device``."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+_DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
+
+
+def check_device_spelling(spec: str) -> str:
+    """Validate the spelling of a device request without importing torch.
+
+    Returns the normalised request; raises ``ValueError`` naming the accepted spellings.
+    """
+    text = str(spec).strip().lower()
+    if not _DEVICE_PATTERN.match(text):
+        raise ValueError(
+            f"device {spec!r} is not one of auto, cpu, cuda, cuda:N (N a GPU index), mps"
+        )
+    return text
+
+
+def resolve_device(spec: Any = "auto") -> "torch.device":
+    """Turn ``auto``/``cpu``/``cuda``/``cuda:N``/a ``torch.device`` into an available device.
+
+    ``auto`` picks CUDA when available, else CPU. Asking for a CUDA device that is absent raises
+    ``ValueError`` with the devices that exist.
+    """
+    import torch
+
+    if isinstance(spec, torch.device):
+        text = str(spec)
+    else:
+        text = check_device_spelling(spec)
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(text)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device {text!r} asked for, but CUDA is not available here; use 'auto' or 'cpu'"
+            )
+        index = device.index if device.index is not None else 0
+        count = torch.cuda.device_count()
+        if index >= count:
+            raise ValueError(
+                f"device {text!r} asked for, but only {count} CUDA device(s) exist "
+                f"(cuda:0..cuda:{count - 1})"
+            )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {text!r} asked for, but MPS is not available here")
+    return device

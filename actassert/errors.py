@@ -1,0 +1,118 @@
+"""The exceptions actassert raises: one base class, specific errors mixing in the builtin they resemble."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+
+__all__ = [
+    "ActAssertError",
+    "LayerNotFoundError",
+    "ModelNotFoundError",
+    "WeightsUnavailableError",
+    "StimulusError",
+    "ImageLoadError",
+    "RecordingError",
+    "closest",
+]
+
+
+def closest(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:
+    """Return up to ``n`` candidates that look most like ``name``, best first.
+
+    Example:
+        >>> closest("layer2.0.con1", ["layer2.0.conv1", "layer2.0.conv2", "fc"])
+        ['layer2.0.conv1', 'layer2.0.conv2']
+    """
+    pool = list(candidates)
+    matches = difflib.get_close_matches(name, pool, n=n, cutoff=0.6)
+    if not matches:
+        prefix = name.split(".")[0]
+        matches = [c for c in pool if c.startswith(prefix)][:n]
+    return matches
+
+
+class ActAssertError(Exception):
+    """Base class of every error actassert raises on purpose."""
+
+
+class LayerNotFoundError(ActAssertError, KeyError):
+    """A layer name or pattern matches no module of the model.
+
+    The message names the closest valid names and points to ``list_layers``.
+    """
+
+    def __init__(self, name: str, valid: Sequence[str], model_name: str = "the model") -> None:
+        self.name = name
+        self.suggestions = closest(name, valid)
+        hint = (
+            f" Did you mean: {', '.join(repr(s) for s in self.suggestions)}?"
+            if self.suggestions
+            else ""
+        )
+        message = (
+            f"no layer {name!r} in {model_name}.{hint} "
+            "Hint: actassert.list_layers(model) (or `actassert layers MODEL`) lists every "
+            "recordable name; glob patterns such as 'layer*.0.conv*' are accepted."
+        )
+        super().__init__(message)
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0])
+
+
+class ModelNotFoundError(ActAssertError, KeyError):
+    """The model name is not a torchvision classification model."""
+
+    def __init__(self, name: str, valid: Sequence[str]) -> None:
+        self.name = name
+        self.suggestions = closest(name, valid)
+        hint = f" Did you mean: {', '.join(self.suggestions)}?" if self.suggestions else ""
+        super().__init__(
+            f"no torchvision classification model called {name!r}.{hint} "
+            "Hint: torchvision.models.list_models(torchvision.models) lists them; "
+            "wrap your own nn.Module with actassert.Network(module, mean=..., std=...)."
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class WeightsUnavailableError(ActAssertError, FileNotFoundError):
+    """The checkpoint file of a model's weights is nowhere on this machine and cannot be downloaded.
+
+    Attributes:
+        filename: the checkpoint file expected, e.g. ``mobilenet_v2-b0353104.pth``.
+        searched: every place looked in, in order.
+    """
+
+    def __init__(self, model: str, weights: str, filename: str, searched: Sequence[str],
+                 reason: str = "") -> None:
+        self.model = model
+        self.weights = weights
+        self.filename = filename
+        self.searched = list(searched)
+        places = "\n".join(f"  - {p}" for p in self.searched)
+        why = f"\nDownload: {reason}" if reason else ""
+        message = (
+            f"weights {weights} of {model} are unavailable: no file {filename!r} in\n{places}{why}\n"
+            f"Fix: put {filename} in one of those places (for example a directory named with "
+            "--actassert-weights-dir or ACTASSERT_WEIGHTS_DIR), or use weights=None for a seeded "
+            "random initialisation."
+        )
+        ActAssertError.__init__(self, message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class StimulusError(ActAssertError, ValueError):
+    """A stimulus generator got an argument it cannot draw; the message quotes the bad value."""
+
+
+class ImageLoadError(ActAssertError, OSError):
+    """A natural image could not be read from a file or fetched from a URL."""
+
+
+class RecordingError(ActAssertError, RuntimeError):
+    """Recording a layer failed: an output that is not a tensor, or a misuse of ``record``."""
