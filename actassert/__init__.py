@@ -1,0 +1,50 @@
+"""actassert: pytest fixtures and assertions for what happens inside PyTorch vision networks.
+
+Importing the package is cheap: torch loads when a name that needs it is first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Network": "actassert.models",
+    "load_model": "actassert.models",
+    "record": "actassert.recording",
+    "Activations": "actassert.recording",
+    "list_layers": "actassert.layers",
+    "ActAssertError": "actassert.errors",
+    "LayerNotFoundError": "actassert.errors",
+    "ModelNotFoundError": "actassert.errors",
+    "WeightsUnavailableError": "actassert.errors",
+}
+_SUBMODULES = {"stimuli", "errors", "models", "recording", "layers"}
+
+__all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
+
+if TYPE_CHECKING:
+    from actassert import errors, layers, models, recording, stimuli
+    from actassert.errors import (
+        ActAssertError, LayerNotFoundError, ModelNotFoundError, WeightsUnavailableError,
+    )
+    from actassert.layers import list_layers
+    from actassert.models import Network, load_model
+    from actassert.recording import Activations, record
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"actassert.{name}")
+    else:
+        raise AttributeError(f"module 'actassert' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,306 @@
+"""Pretrained networks: ``load_model`` (torchvision weights, device, one cached copy) and ``Network``."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from actassert._device import resolve_device
+from actassert.errors import ModelNotFoundError, WeightsUnavailableError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+__all__ = ["Network", "load_model", "clear_model_cache", "cached_models", "WeightsFallbackWarning"]
+
+
+class WeightsFallbackWarning(UserWarning):
+    """``weights="DEFAULT"`` used another checkpoint of the model found on this machine."""
+
+
+class Network:
+    """A vision network with its preprocessing: call it with images in [0, 1].
+
+    ``Network`` owns the normalisation (mean/std from the weights' metadata, never hard-coded),
+    the device and the eval-mode guard. Layer names given to ``record`` are relative to
+    ``network.module``.
+
+    Args:
+        module: any ``nn.Module`` taking normalised ``[N, 3, H, W]`` images.
+        mean: per-channel mean subtracted from images in [0, 1]; ``None`` for no normalisation.
+        std: per-channel standard deviation; ``None`` for no normalisation.
+        input_size: the side the network was trained on (stimuli default to it).
+        name: a label for messages and reports.
+        weights: the name of the weights loaded, or ``None``.
+        device: where the module runs (``"auto"``: CUDA when available); the module is moved there.
+        categories: class names of the output units, if known.
+
+    Example:
+        >>> import torch
+        >>> net = Network(torch.nn.Conv2d(3, 8, 3), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+        >>> net(torch.rand(2, 3, 32, 32)).shape
+        torch.Size([2, 8, 30, 30])
+    """
+
+    def __init__(self, module: nn.Module, *, mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None, input_size: int = 224,
+                 name: str | None = None, weights: str | None = None,
+                 device: Any = "auto", categories: Sequence[str] | None = None) -> None:
+        import torch
+
+        if (mean is None) != (std is None):
+            raise ValueError("give both mean and std, or neither (no normalisation)")
+        if std is not None and any(s <= 0 for s in std):
+            raise ValueError(f"std={tuple(std)} must be positive in every channel")
+        if mean is not None and std is not None and len(mean) != len(std):
+            raise ValueError(f"mean has {len(mean)} channels but std has {len(std)}")
+        self.device = resolve_device(device)
+        self.module = module.to(self.device).eval()
+        self.name = name or type(module).__name__
+        self.weights = weights
+        self.input_size = int(input_size)
+        self.categories = list(categories) if categories is not None else None
+        self.mean = tuple(float(m) for m in mean) if mean is not None else None
+        self.std = tuple(float(s) for s in std) if std is not None else None
+        shape = (1, -1, 1, 1)
+        self._mean = torch.tensor(self.mean, device=self.device).view(shape) if mean else None
+        self._std = torch.tensor(self.std, device=self.device).view(shape) if std else None
+        self._restore_parameters: Any = None
+        self._fingerprint = self.fingerprint()
+
+    def __repr__(self) -> str:
+        return f"Network({self.name!r}, weights={self.weights!r}, device='{self.device}')"
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """Check ``images`` ([N, 3, H, W] in [0, 1]), move them to the device and normalise them."""
+        import torch
+
+        if not isinstance(images, torch.Tensor):
+            raise TypeError(f"images must be a torch.Tensor [N, 3, H, W], got {type(images).__name__}")
+        if images.dim() == 3:
+            raise ValueError(f"images has shape {tuple(images.shape)}; add the batch dimension "
+                             "with images.unsqueeze(0)")
+        channels = len(self.mean) if self.mean is not None else images.shape[1]
+        if images.dim() != 4 or images.shape[1] != channels:
+            raise ValueError(f"images must be [N, {channels}, H, W], got {tuple(images.shape)}")
+        if not images.is_floating_point():
+            raise ValueError(f"images must be floating point in [0, 1], got {images.dtype}; "
+                             "divide uint8 images by 255")
+        x = images.to(self.device, non_blocking=True)
+        if self._mean is not None:
+            low, high = torch.aminmax(x)
+            if low.item() < -1e-3 or high.item() > 1 + 1e-3:
+                raise ValueError(
+                    f"images range over [{low.item():.3g}, {high.item():.3g}], not [0, 1]; "
+                    f"{self.name} normalises them itself, so pass unnormalised images")
+            x = (x - self._mean) / self._std
+        return x
+
+    def __call__(self, images: torch.Tensor) -> Any:
+        """Run the network on ``images`` in [0, 1] without gradients; returns the module's output."""
+        import torch
+
+        x = self.preprocess(images)
+        with torch.no_grad():
+            return self.module(x)
+
+    def classify(self, images: torch.Tensor, k: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+        """Top-``k`` class probabilities and indices per image, ``([N, k], [N, k])``."""
+        logits = self(images)
+        return logits.softmax(dim=1).topk(k, dim=1)
+
+    # --- the guard that keeps a shared, cached copy pristine -------------------------------
+    def fingerprint(self) -> tuple[Any, ...]:
+        """A cheap identity of the module's parameters and buffers (objects and in-place versions)."""
+        return tuple((name, id(t), t._version) for name, t in
+                     [*self.module.named_parameters(), *self.module.named_buffers()])
+
+    def problems(self) -> list[str]:
+        """What a test changed in this network: train mode, leftover hooks, changed weights."""
+        found = []
+        training = [n or "<root>" for n, m in self.module.named_modules() if m.training]
+        if training:
+            found.append(f"modules left in train mode: {', '.join(training[:5])}"
+                         + (" ..." if len(training) > 5 else ""))
+        hooked = [n or "<root>" for n, m in self.module.named_modules()
+                  if m._forward_hooks or m._forward_pre_hooks or m._backward_hooks]
+        if hooked:
+            found.append(f"hooks left on: {', '.join(hooked[:5])}" + (" ..." if len(hooked) > 5 else ""))
+        if self.fingerprint() != self._fingerprint:
+            found.append("parameters or buffers were modified or replaced")
+        return found
+
+    def restore(self) -> list[str]:
+        """Undo what :meth:`problems` finds (eval mode, hooks removed, weights reloaded); return it."""
+        found = self.problems()
+        if not found:
+            return found
+        self.module.eval()
+        for module in self.module.modules():
+            module._forward_hooks.clear()
+            module._forward_pre_hooks.clear()
+            module._backward_hooks.clear()
+        if self.fingerprint() != self._fingerprint and self._restore_parameters is not None:
+            self._restore_parameters(self.module)
+        self._fingerprint = self.fingerprint()
+        return found
+
+
+_cache: dict[tuple[str, str | None, str], Network] = {}
+_cache_lock = threading.Lock()
+
+
+def cached_models() -> list[Network]:
+    """Every network ``load_model`` holds in its per-process cache."""
+    return list(_cache.values())
+
+
+def clear_model_cache() -> None:
+    """Forget every cached network (the next ``load_model`` builds it anew)."""
+    _cache.clear()
+
+
+def _weights_enum(name: str) -> Any:
+    import torchvision.models as tvm
+
+    valid = tvm.list_models(module=tvm)
+    if name not in valid:
+        raise ModelNotFoundError(name, valid)
+    return tvm.get_model_weights(name)
+
+
+def _pick_weights(name: str, enum: Any, weights: Any, download: bool | None) -> tuple[Any, Any]:
+    """Resolve ``weights`` to an enum member and a local checkpoint path."""
+    from actassert.weightfiles import resolve_checkpoint
+
+    if isinstance(weights, str) and weights.upper() != "DEFAULT":
+        member = getattr(enum, weights, None)
+        if member is None or not isinstance(member, enum):
+            options = ", ".join(["DEFAULT", *(m.name for m in enum)])
+            raise ValueError(f"weights={weights!r} is not a weights name of {name}; "
+                             f"choose one of {options}, or None")
+        return member, resolve_checkpoint(member.url, model=name, weights=member.name,
+                                          download=download)
+    if not isinstance(weights, str):
+        return weights, resolve_checkpoint(weights.url, model=name, weights=weights.name,
+                                           download=download)
+    default = enum.DEFAULT
+    try:
+        return default, resolve_checkpoint(default.url, model=name, weights=default.name,
+                                           download=False)
+    except WeightsUnavailableError as missing:
+        for other in enum:
+            if other is default:
+                continue
+            with contextlib.suppress(WeightsUnavailableError):
+                path = resolve_checkpoint(other.url, model=name, weights=other.name, download=False)
+                warnings.warn(WeightsFallbackWarning(
+                    f"{name}: default weights {default.name} are not on this machine; using "
+                    f"{other.name} found at {path}. Ask for weights={default.name!r} to insist."),
+                    stacklevel=4)
+                return other, path
+        if download is False:
+            raise missing
+        return default, resolve_checkpoint(default.url, model=name, weights=default.name,
+                                           download=download)
+
+
+@contextlib.contextmanager
+def _state_dict_from(enum_cls: Any, path: Any) -> Iterator[None]:
+    """Make torchvision's builders read the checkpoint at ``path`` (``weights_only=True``)."""
+    import torch
+
+    original = enum_cls.get_state_dict
+
+    def get_state_dict(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+    enum_cls.get_state_dict = get_state_dict
+    try:
+        yield
+    finally:
+        enum_cls.get_state_dict = original
+
+
+def _build(name: str, member: Any, path: Any, seed: int) -> tuple[nn.Module, Any]:
+    import torch
+    import torchvision.models as tvm
+
+    if member is None:
+        def init(module: nn.Module | None = None) -> nn.Module:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                fresh = tvm.get_model(name, weights=None)
+            if module is not None:
+                module.load_state_dict(fresh.state_dict())
+            return fresh
+        return init(), init
+
+    def build() -> nn.Module:
+        with _state_dict_from(type(member), path):
+            return tvm.get_model(name, weights=member)
+
+    def reload(module: nn.Module) -> None:
+        module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+
+    return build(), reload
+
+
+def load_model(name: str, *, weights: Any = "DEFAULT", device: Any = "auto",
+               download: bool | None = None, seed: int = 0) -> Network:
+    """Load a torchvision classification model in eval mode, once per process.
+
+    Weights resolution, in order: torch's hub cache, the weight directories named with
+    ``--actassert-weights-dir``/ini ``actassert_weights_dir``/``ACTASSERT_WEIGHTS_DIR``,
+    installed packages known to carry torchvision's own files, then a download (unless offline).
+    The sha256 prefix in torchvision's checkpoint names is verified; files load with
+    ``weights_only=True``. ``weights="DEFAULT"`` is torchvision's default checkpoint; when that
+    file is not on this machine but another checkpoint of the same model is, that one is used
+    with a :class:`WeightsFallbackWarning` (``network.weights`` says which).
+
+    Args:
+        name: a torchvision classification model (``"resnet50"``, ``"mobilenet_v2"``, ...).
+        weights: ``"DEFAULT"``, a weights name (``"IMAGENET1K_V1"``), a weights enum member,
+            or ``None`` for a random initialisation seeded with ``seed``.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+        download: ``False`` never downloads, ``None`` follows ``ACTASSERT_OFFLINE``/the plugin.
+        seed: the seed of a random initialisation (``weights=None``).
+
+    Returns:
+        The cached :class:`Network`; mean, std and input size come from the weights' metadata.
+
+    Raises:
+        ModelNotFoundError: ``name`` is not a torchvision classification model.
+        WeightsUnavailableError: the checkpoint is nowhere on this machine and not downloadable.
+
+    Example:
+        >>> net = load_model("resnet18", weights=None, device="cpu")
+        >>> net.input_size, net.mean
+        (224, (0.485, 0.456, 0.406))
+    """
+    enum = _weights_enum(name)
+    target = resolve_device(device)
+    requested = weights if weights is None or isinstance(weights, str) else weights.name
+    key = (name, requested if weights is not None else f"random:{seed}", str(target))
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+        member, path = (None, None) if weights is None else _pick_weights(name, enum, weights,
+                                                                            download)
+        meta_source = member or enum.DEFAULT
+        module, restore = _build(name, member, path, seed)
+        transform = meta_source.transforms()
+        network = Network(module, mean=transform.mean, std=transform.std,
+                          input_size=transform.crop_size[0], name=name,
+                          weights=member.name if member is not None else None, device=target,
+                          categories=meta_source.meta.get("categories"))
+        for parameter in network.module.parameters():
+            parameter.requires_grad_(False)
+        network._restore_parameters = restore
+        network._fingerprint = network.fingerprint()
+        _cache[key] = network
+        return network

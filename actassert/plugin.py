@@ -1,0 +1,180 @@
+"""The pytest plugin: ``--actassert-*`` options and ini keys, fixtures, report header and hooks.
+
+Loading this module imports neither torch nor torchvision; fixtures import them when first used.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from actassert import registry
+from actassert.errors import ActAssertError, WeightsUnavailableError
+from actassert.settings import (
+    DUMP_CHOICES, INI, OPTION_DEVICE, OPTION_DUMP, OPTION_MAX_IMAGES, OPTION_OFFLINE,
+    OPTION_REQUIRE_WEIGHTS, OPTION_RESULTS_DIR, OPTION_WEIGHTS_DIR, Settings, from_config,
+)
+
+if TYPE_CHECKING:
+    from actassert.models import Network
+    from actassert.recording import Activations
+
+settings_key = pytest.StashKey[Settings]()
+
+
+class ActAssertWarning(UserWarning):
+    """A test changed a shared network (train mode, hooks, weights); actassert undid it."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("actassert", "actassert: testing the inside of vision networks")
+    group.addoption(OPTION_DEVICE, dest="actassert_device", metavar="DEVICE",
+                    help="device for models and stimuli: auto (CUDA when available), cpu, cuda, "
+                         "cuda:N. Default: auto.")
+    group.addoption(OPTION_WEIGHTS_DIR, dest="actassert_weights_dir", action="append",
+                    metavar="DIR", help="directory holding torchvision checkpoint files, searched "
+                    "after torch's hub cache (repeatable; also $ACTASSERT_WEIGHTS_DIR).")
+    group.addoption(OPTION_REQUIRE_WEIGHTS, dest="actassert_require_weights", action="store_true",
+                    help="fail, instead of skip, tests whose pretrained weights are unavailable.")
+    group.addoption(OPTION_OFFLINE, dest="actassert_offline", action="store_true",
+                    help="never download weights (also $ACTASSERT_OFFLINE=1).")
+    group.addoption(OPTION_RESULTS_DIR, dest="actassert_results_dir", metavar="DIR",
+                    help="where failure artefacts go. Default: actassert-results under rootdir.")
+    group.addoption(OPTION_DUMP, dest="actassert_dump", metavar="WHEN",
+                    help=f"which tests leave artefacts: {', '.join(DUMP_CHOICES)}. Default: failed.")
+    group.addoption(OPTION_MAX_IMAGES, dest="actassert_max_images", metavar="N",
+                    help="at most N image files per test (kernel grids, plots). Default: 16.")
+    parser.addini(INI[OPTION_DEVICE], f"default of {OPTION_DEVICE}", default="")
+    parser.addini(INI[OPTION_WEIGHTS_DIR], f"default of {OPTION_WEIGHTS_DIR} (one per line, "
+                  "relative to rootdir)", type="linelist", default=[])
+    parser.addini(INI[OPTION_REQUIRE_WEIGHTS], f"default of {OPTION_REQUIRE_WEIGHTS}", default="")
+    parser.addini(INI[OPTION_OFFLINE], f"default of {OPTION_OFFLINE}", default="")
+    parser.addini(INI[OPTION_RESULTS_DIR], f"default of {OPTION_RESULTS_DIR}", default="")
+    parser.addini(INI[OPTION_DUMP], f"default of {OPTION_DUMP}", default="")
+    parser.addini(INI[OPTION_MAX_IMAGES], f"default of {OPTION_MAX_IMAGES}", default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        settings = from_config(config)
+    except ValueError as exc:
+        raise pytest.UsageError(f"actassert: {exc}") from None
+    if settings.device.startswith("cuda"):
+        from actassert._device import resolve_device
+
+        try:
+            resolve_device(settings.device)
+        except ValueError as exc:
+            raise pytest.UsageError(f"actassert: {OPTION_DEVICE}: {exc}") from None
+    config.stash[settings_key] = settings
+    from actassert import weightfiles
+
+    weightfiles.configure(weight_dirs=list(settings.weight_dirs), offline=settings.offline)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    settings = config.stash[settings_key]
+    versions = []
+    for package in ("torch", "torchvision"):
+        try:
+            versions.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            versions.append(f"{package} missing")
+    from actassert._device import resolve_device
+
+    device = f"{settings.device} -> {resolve_device(settings.device)}"
+    dirs = ", ".join(str(d) for d in settings.weight_dirs) or "none"
+    return f"actassert: {', '.join(versions)}, device {device}, weights dirs: {dirs}"
+
+
+def get_settings(config: pytest.Config) -> Settings:
+    """The resolved settings of a pytest run."""
+    return config.stash[settings_key]
+
+
+@pytest.fixture(scope="session")
+def actassert_device(pytestconfig: pytest.Config) -> Any:
+    """The ``torch.device`` of this session (``--actassert-device``, default auto)."""
+    from actassert._device import resolve_device
+
+    return resolve_device(get_settings(pytestconfig).device)
+
+
+@pytest.fixture(scope="session")
+def actassert_model(actassert_device: Any) -> Callable[..., Network]:
+    """A factory loading torchvision models once per session, in eval mode, on the device.
+
+    ``actassert_model("resnet50", weights=None)``. Missing weights skip the test (or fail it
+    under ``--actassert-require-weights``). After each test, a network the test left in train
+    mode, with hooks, or with changed weights is restored and a warning names what was undone.
+    """
+    from actassert.models import load_model
+
+    def factory(name: str, *, weights: Any = "DEFAULT", device: Any = None,
+                **kwargs: Any) -> Network:
+        return load_model(name, weights=weights, device=device or actassert_device, **kwargs)
+
+    return factory
+
+
+@pytest.fixture
+def hooked_layers() -> Iterator[Callable[..., Activations]]:
+    """A factory that hooks layers for the rest of the test and unhooks them at teardown.
+
+    ``acts = hooked_layers(net, ["layer2", "fc"]); net(images); acts["fc"]``. Takes the keyword
+    arguments of :func:`actassert.record`. Inside ``@given`` tests use ``record`` as a ``with``
+    block instead (Hypothesis forbids function-scoped fixtures there).
+    """
+    from actassert.recording import record
+
+    with ExitStack() as stack:
+        def factory(model: Any, layers: Any, **kwargs: Any) -> Activations:
+            return stack.enter_context(record(model, layers, **kwargs))
+
+        yield factory
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[Any]:
+    registry.begin()
+    try:
+        return (yield)
+    finally:
+        registry.end()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    report = yield
+    excinfo = call.excinfo
+    if (excinfo is not None and excinfo.errisinstance(WeightsUnavailableError)
+            and not get_settings(item.config).require_weights and report.outcome == "failed"):
+        report.outcome = "skipped"
+        path, line, _ = item.location
+        reason = str(excinfo.value).splitlines()[0]
+        report.longrepr = (str(item.path), (line or 0) + 1,
+                           f"Skipped: {reason} (use {OPTION_REQUIRE_WEIGHTS} to fail instead)")
+    return report
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    models = sys.modules.get("actassert.models")
+    if models is None:
+        return
+    for network in models.cached_models():
+        undone = network.restore()
+        if undone:
+            warnings.warn(ActAssertWarning(
+                f"{item.nodeid} changed the shared network {network.name}: {'; '.join(undone)}. "
+                "actassert restored it; copy the module (copy.deepcopy(net.module)) to modify it."),
+                stacklevel=1)
+
+
+__all__ = ["ActAssertWarning", "ActAssertError", "get_settings", "settings_key"]

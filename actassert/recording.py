@@ -1,0 +1,270 @@
+"""Recording layer outputs with forward hooks: ``record`` and the ``Activations`` it fills."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from actassert import registry
+from actassert.errors import RecordingError
+from actassert.layers import LayerRequest, resolve_layers, root_module
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+__all__ = ["record", "Activations", "ForwardStopped"]
+
+
+class ForwardStopped(Exception):
+    """Raised inside a forward by ``record(stop_early=True)`` once every requested layer is done.
+
+    ``Activations.run`` catches it; a direct call of the network lets it through.
+    """
+
+
+class Activations(Mapping[str, "torch.Tensor"]):
+    """The outputs recorded by :func:`record`: a mapping from layer name to a tensor.
+
+    Naming: a module called once per forward is stored under its dotted name (``layer2``). A
+    module called several times in one forward (torchvision's ResNet calls each Bottleneck's
+    ``relu`` three times) is stored once per call: ``layer1.0.relu#0``, ``#1``, ``#2``; asking for
+    the bare name then raises a ``KeyError`` listing those keys. Ask for ``'layer1.0.relu#2'`` in
+    ``record`` to keep one call only.
+
+    Several forwards inside one block are concatenated along the batch dimension (dim 0), in call
+    order, so recording a dataset in batches gives the same tensors as one big batch. A forward is
+    one call of the root module.
+    """
+
+    def __init__(self, model: Any, requests: list[LayerRequest]) -> None:
+        self.model = model
+        self.requests = requests
+        self.forwards = 0
+        self.inputs: list[torch.Tensor] = []
+        self._chunks: dict[tuple[str, int], list[torch.Tensor]] = {}
+        self._calls: dict[str, int] = {}
+        self._max_calls: dict[str, int] = {}
+        self._cache: dict[str, torch.Tensor] = {}
+
+    # --- filled by the hooks -----------------------------------------------------------------
+    def _begin_forward(self) -> None:
+        self.forwards += 1
+        self._calls = {}
+
+    def _next_call(self, name: str) -> int:
+        call = self._calls.get(name, 0)
+        self._calls[name] = call + 1
+        self._max_calls[name] = max(self._max_calls.get(name, 0), call + 1)
+        return call
+
+    def _store(self, name: str, call: int, tensor: torch.Tensor) -> None:
+        self._chunks.setdefault((name, call), []).append(tensor)
+        self._cache.clear()
+
+    # --- the mapping -------------------------------------------------------------------------
+    def _key(self, name: str, call: int) -> str:
+        explicit = any(r.name == name and r.call is not None for r in self.requests)
+        return f"{name}#{call}" if explicit or self._max_calls.get(name, 1) > 1 else name
+
+    def _index(self) -> dict[str, tuple[str, int]]:
+        return {self._key(name, call): (name, call) for name, call in self._chunks}
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        import torch
+
+        if key in self._cache:
+            return self._cache[key]
+        index = self._index()
+        if key not in index:
+            calls = [k for k in index if k.startswith(key + "#")]
+            if calls:
+                raise KeyError(f"{key!r} was called {len(calls)} times per forward; its outputs "
+                               f"are {', '.join(calls)}")
+            raise KeyError(f"{key!r} was not recorded; recorded: {', '.join(index) or 'nothing'} "
+                           "(was the network called inside the record block?)")
+        chunks = self._chunks[index[key]]
+        value = chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=0)
+        self._cache[key] = value
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index())
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{k}: {tuple(self[k].shape)}" for k in self)
+        return f"Activations({shapes})"
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Each recorded name with its tensor's shape."""
+        return {k: tuple(self[k].shape) for k in self}
+
+    def numpy(self) -> dict[str, Any]:
+        """Each recorded tensor as a NumPy array on the CPU (e.g. for ``numpy.savez``)."""
+        return {k: self[k].detach().cpu().numpy() for k in self}
+
+    def run(self, images: torch.Tensor) -> Any:
+        """Call the recorded model on ``images`` (through ``Network`` preprocessing if it is one).
+
+        Returns the model's output, or ``None`` when ``stop_early`` cut the forward short.
+        """
+        import torch
+
+        try:
+            with torch.no_grad():
+                return self.model(images)
+        except ForwardStopped:
+            return None
+
+
+class _EarlyStop:
+    """Decides when every requested module has finished for the current forward.
+
+    A requested module is done when its parent module returns (so every call inside the parent
+    has been seen); a direct child of the root is done when another direct child of the root
+    starts. The forward is stopped once all are done.
+    """
+
+    def __init__(self, root: nn.Module, names: set[str]) -> None:
+        self.names = names
+        self.parent_of = {n: n.rpartition(".")[0] for n in names}
+        self.done: set[str] = set()
+        self.seen: set[str] = set()
+
+    def reset(self) -> None:
+        self.done.clear()
+        self.seen.clear()
+
+    def called(self, name: str) -> None:
+        self.seen.add(name)
+
+    def parent_returned(self, parent: str) -> None:
+        self.done.update(n for n in self.seen if self.parent_of[n] == parent)
+        self._check()
+
+    def top_level_started(self, child: str) -> None:
+        self.done.update(n for n in self.seen if self.parent_of[n] == "" and n != child)
+        self._check()
+
+    def _check(self) -> None:
+        if self.done >= self.names:
+            raise ForwardStopped()
+
+
+def _register(root: nn.Module, acts: Activations, reduce: Callable | None, offload: Any,
+              stop: _EarlyStop | None, keep_inputs: bool) -> list[Any]:
+    """Attach every hook; return the handles."""
+    import torch
+
+    modules = dict(root.named_modules())
+    wanted: dict[str, set[int] | None] = {}
+    for r in acts.requests:
+        calls = wanted.setdefault(r.name, set())
+        if calls is not None:
+            if r.call is None:
+                wanted[r.name] = None
+            else:
+                calls.add(r.call)
+
+    def on_root_start(module: nn.Module, args: Any) -> None:
+        acts._begin_forward()
+        if stop is not None:
+            stop.reset()
+        if keep_inputs and args and isinstance(args[0], torch.Tensor):
+            acts.inputs.append(args[0].detach().clone())
+
+    handles = [root.register_forward_pre_hook(on_root_start)]
+
+    def make_hook(name: str, calls: set[int] | None) -> Callable:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            call = acts._next_call(name)
+            if calls is not None and call not in calls:
+                return
+            if not isinstance(output, torch.Tensor):
+                raise RecordingError(
+                    f"layer {name!r} returned {type(output).__name__}, not a tensor; record one "
+                    "of its submodules instead (actassert.list_layers lists them)")
+            value = output.detach()
+            if reduce is not None:
+                reduced = reduce(value)
+                value = reduced.clone() if reduced.untyped_storage().data_ptr() == \
+                    value.untyped_storage().data_ptr() else reduced.detach()
+            else:
+                value = value.clone()
+            if offload is not None:
+                value = value.to(offload)
+            acts._store(name, call, value)
+            if stop is not None:
+                stop.called(name)
+        return hook
+
+    for name, calls in wanted.items():
+        handles.append(modules[name].register_forward_hook(make_hook(name, calls)))
+    if stop is not None:
+        parents = {n.rpartition(".")[0] for n in wanted} - {""}
+        for parent in parents:
+            handles.append(modules[parent].register_forward_hook(
+                lambda m, a, o, p=parent: stop.parent_returned(p)))
+        for child_name, child in root.named_children():
+            handles.append(child.register_forward_pre_hook(
+                lambda m, a, c=child_name: stop.top_level_started(c)))
+    return handles
+
+
+@contextlib.contextmanager
+def record(model: Any, layers: str | Iterable[str], *,
+           reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+           offload: Any = None, stop_early: bool = False,
+           keep_inputs: bool | None = None, register: bool = True) -> Iterator[Activations]:
+    """Record the outputs of ``layers`` for every forward run inside the ``with`` block.
+
+    Captured tensors are detached clones, so an in-place operation later in the forward
+    (``ReLU(inplace=True)``) cannot change a record, and the model's output is bit-identical to a
+    run without hooks. Hooks are removed and every module's train/eval flag is restored when the
+    block exits, also when the forward raises.
+
+    Args:
+        model: a :class:`~actassert.Network` (images in [0, 1]) or any ``nn.Module``.
+        layers: names (``"layer2"``), calls (``"layer1.0.relu#1"``) or globs (``"layer*.0.conv*"``).
+        reduce: applied inside the hook to each output (e.g. a spatial mean ``[N,K,H,W] -> [N,K]``),
+            so only the reduction is kept in memory.
+        offload: a device to move records to as they are captured (e.g. ``"cpu"``).
+        stop_early: stop the forward once every requested layer is done; call the network
+            through ``acts.run(images)``, which swallows the stop.
+        keep_inputs: keep the root module's input of each forward in ``acts.inputs`` (default:
+            when ``reduce`` is None), so a failure report can show what was shown.
+        register: list the result in the running test's registry for failure artefacts.
+
+    Yields:
+        :class:`Activations`, filled as forwards run.
+
+    Example:
+        >>> import torch
+        >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(inplace=True))
+        >>> with record(net, ["0", "1"]) as acts:
+        ...     _ = net(torch.rand(2, 3, 8, 8))
+        >>> acts["0"].shape
+        torch.Size([2, 4, 6, 6])
+    """
+    root = root_module(model)
+    requests = resolve_layers(model, layers)
+    acts = Activations(model, requests)
+    training = {m: m.training for m in root.modules()}
+    stop = _EarlyStop(root, {r.name for r in requests}) if stop_early else None
+    keep = (reduce is None) if keep_inputs is None else keep_inputs
+    handles: list[Any] = []
+    try:
+        handles = _register(root, acts, reduce, offload, stop, keep)
+        yield acts
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, flag in training.items():
+            module.training = flag
+        if register:
+            label = getattr(model, "name", None) or type(root).__name__
+            registry.current().activations.append((label, acts))

@@ -1,0 +1,67 @@
+"""The per-test registry of what a test recorded, swept and asserted, read by the plugin on failure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["TestRecord", "current", "begin", "end"]
+
+
+@dataclass
+class TestRecord:
+    """What one test produced that a failure report can draw.
+
+    Attributes:
+        activations: ``(label, Activations)`` pairs from every ``record`` block, in order.
+        responses: ``(label, Responses)`` pairs from every ``sweep``.
+        stimuli: stimulus sets shown to a network (``Stimuli``), in order.
+        tunings: ``Tuning`` objects that an assertion checked.
+        focus: the stimulus index an assertion named (kernel grids are drawn for it), if any.
+        notes: free-form lines an assertion wants in the report.
+    """
+
+    __test__ = False  # not a pytest test class, despite its name
+
+    activations: list[tuple[str, Any]] = field(default_factory=list)
+    responses: list[tuple[str, Any]] = field(default_factory=list)
+    stimuli: list[Any] = field(default_factory=list)
+    tunings: list[Any] = field(default_factory=list)
+    focus: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def add_stimuli(self, stimuli: Any) -> None:
+        """Remember a stimulus set once (by identity)."""
+        if not any(s is stimuli for s in self.stimuli):
+            self.stimuli.append(stimuli)
+
+    def add_tuning(self, tuning: Any) -> None:
+        """Remember a tuning curve set once (by identity)."""
+        if not any(t is tuning for t in self.tunings):
+            self.tunings.append(tuning)
+
+    def is_empty(self) -> bool:
+        """True when nothing drawable was registered."""
+        return not (self.activations or self.responses or self.tunings)
+
+
+_current: TestRecord = TestRecord()
+
+
+def current() -> TestRecord:
+    """The record of the running test (outside pytest: one process-wide record)."""
+    return _current
+
+
+def begin() -> TestRecord:
+    """Start a fresh record (the plugin calls this before each test) and return it."""
+    global _current
+    _current = TestRecord()
+    return _current
+
+
+def end() -> TestRecord:
+    """Close the running record, returning it, and start an empty one so memory is released."""
+    global _current
+    finished, _current = _current, TestRecord()
+    return finished

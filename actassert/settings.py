@@ -1,0 +1,109 @@
+"""The plugin's settings: option names, and resolving CLI over ini over default once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actassert._device import check_device_spelling
+
+__all__ = [
+    "OPTION_DEVICE", "OPTION_WEIGHTS_DIR", "OPTION_REQUIRE_WEIGHTS", "OPTION_RESULTS_DIR",
+    "OPTION_OFFLINE", "OPTION_DUMP", "OPTION_MAX_IMAGES", "INI", "Settings", "from_config",
+    "DUMP_CHOICES",
+]
+
+OPTION_DEVICE = "--actassert-device"
+OPTION_WEIGHTS_DIR = "--actassert-weights-dir"
+OPTION_REQUIRE_WEIGHTS = "--actassert-require-weights"
+OPTION_RESULTS_DIR = "--actassert-results-dir"
+OPTION_OFFLINE = "--actassert-offline"
+OPTION_DUMP = "--actassert-dump"
+OPTION_MAX_IMAGES = "--actassert-max-images"
+
+#: The ini key mirroring each option.
+INI = {
+    OPTION_DEVICE: "actassert_device",
+    OPTION_WEIGHTS_DIR: "actassert_weights_dir",
+    OPTION_REQUIRE_WEIGHTS: "actassert_require_weights",
+    OPTION_RESULTS_DIR: "actassert_results_dir",
+    OPTION_OFFLINE: "actassert_offline",
+    OPTION_DUMP: "actassert_dump",
+    OPTION_MAX_IMAGES: "actassert_max_images",
+}
+
+DUMP_CHOICES = ("failed", "all", "none")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved plugin settings (CLI over ini over default), kept in ``config.stash``."""
+
+    device: str = "auto"
+    weight_dirs: tuple[Path, ...] = ()
+    require_weights: bool = False
+    results_dir: Path = field(default_factory=lambda: Path("actassert-results"))
+    offline: bool | None = None
+    dump: str = "failed"
+    max_images: int = 16
+
+
+def _flag(config: Any, option: str) -> bool | None:
+    """A boolean option: True from the CLI, else the ini value parsed strictly, else None."""
+    if config.getoption(option.lstrip("-").replace("-", "_")):
+        return True
+    raw = str(config.getini(INI[option]) or "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return None
+    raise ValueError(f"ini key {INI[option]}={raw!r} (mirror of {option}) must be true or false")
+
+
+def _value(config: Any, option: str) -> Any:
+    cli = config.getoption(option.lstrip("-").replace("-", "_"))
+    if cli not in (None, [], ""):
+        return cli
+    return config.getini(INI[option]) or None
+
+
+def from_config(config: Any) -> Settings:
+    """Resolve every option once; raise ``ValueError`` naming the option when a value is bad."""
+    root = Path(str(config.rootpath))
+    device_raw = _value(config, OPTION_DEVICE) or "auto"
+    try:
+        device = check_device_spelling(device_raw)
+    except ValueError as exc:
+        raise ValueError(f"{OPTION_DEVICE}: {exc}") from None
+    cli_dirs = config.getoption("actassert_weights_dir") or []
+    ini_dirs = config.getini(INI[OPTION_WEIGHTS_DIR]) or []
+    dirs = tuple(Path(d).expanduser() for d in cli_dirs) if cli_dirs else tuple(
+        Path(str(d)) if Path(str(d)).is_absolute() else root / str(d) for d in ini_dirs)
+    for d in dirs:
+        if d.exists() and not d.is_dir():
+            raise ValueError(f"{OPTION_WEIGHTS_DIR}: {d} is a file, not a directory")
+    results = Path(str(_value(config, OPTION_RESULTS_DIR) or "actassert-results")).expanduser()
+    if not results.is_absolute():
+        results = root / results
+    if results.exists() and not results.is_dir():
+        raise ValueError(f"{OPTION_RESULTS_DIR}: {results} is a file, not a directory")
+    dump = str(_value(config, OPTION_DUMP) or "failed").strip().lower()
+    if dump not in DUMP_CHOICES:
+        raise ValueError(f"{OPTION_DUMP}={dump!r} is not one of {', '.join(DUMP_CHOICES)}")
+    max_raw = _value(config, OPTION_MAX_IMAGES)
+    try:
+        max_images = 16 if max_raw is None else int(max_raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{OPTION_MAX_IMAGES}={max_raw!r} is not a whole number") from None
+    if max_images < 0:
+        raise ValueError(f"{OPTION_MAX_IMAGES}={max_images} must be 0 or more")
+    try:
+        require = bool(_flag(config, OPTION_REQUIRE_WEIGHTS))
+        offline = _flag(config, OPTION_OFFLINE)
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+    return Settings(device=device, weight_dirs=dirs, require_weights=require,
+                    results_dir=results, offline=offline, dump=dump, max_images=max_images)

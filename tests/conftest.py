@@ -1,0 +1,56 @@
+"""Shared fixtures of actassert's own tests: small networks and real images, built once."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+import torch
+from torch import nn
+
+
+@pytest.fixture(scope="session")
+def skimage_data() -> pathlib.Path:
+    """scikit-image's bundled photos (chelsea.png, coffee.png, ...)."""
+    skimage = pytest.importorskip("skimage")
+    return pathlib.Path(skimage.__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def photo(skimage_data: pathlib.Path):
+    """A loader of one scikit-image photo as a [1, 3, 224, 224] tensor in [0, 1]."""
+    import numpy as np
+    from PIL import Image
+
+    def load(name: str, size: int = 224) -> torch.Tensor:
+        image = Image.open(skimage_data / name).convert("RGB").resize((size, size))
+        array = np.array(image, dtype=np.float32) / 255.0
+        return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0)
+
+    return load
+
+
+def tiny_net() -> nn.Module:
+    """A small CNN with a reused module and an in-place ReLU, for fast recording tests."""
+    torch.manual_seed(0)
+
+    class Tiny(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+            self.relu = nn.ReLU(inplace=True)
+            self.block = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8))
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(8, 5)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = self.relu(self.conv1(x))
+            x = self.relu(self.block(x))
+            return self.fc(torch.flatten(self.pool(x), 1))
+
+    return Tiny().eval()
+
+
+@pytest.fixture
+def tiny() -> nn.Module:
+    return tiny_net()

