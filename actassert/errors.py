@@ -101,6 +101,10 @@ class WeightsUnavailableError(ActAssertError, FileNotFoundError):
             "random initialisation."
         )
         ActAssertError.__init__(self, message)
+        labels = "; ".join(p.split(":")[0] for p in self.searched) or "nowhere"
+        self.summary = (f"weights {weights} of {model} are unavailable: {filename} is in none of "
+                        f"{len(self.searched)} places searched ({labels})"
+                        + (f"; download {reason}" if reason else ""))
 
     def __str__(self) -> str:
         return str(self.args[0])

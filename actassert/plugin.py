@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from actassert.recording import Activations
 
 settings_key = pytest.StashKey[Settings]()
+_previous_weights_key = pytest.StashKey[Any]()
 
 
 class ActAssertWarning(UserWarning):
@@ -74,7 +75,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[settings_key] = settings
     from actassert import weightfiles
 
-    weightfiles.configure(weight_dirs=list(settings.weight_dirs), offline=settings.offline)
+    config.stash[_previous_weights_key] = weightfiles.configure(
+        weight_dirs=list(settings.weight_dirs), offline=settings.offline)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    previous = config.stash.get(_previous_weights_key, None)
+    if previous is not None:
+        from actassert import weightfiles
+
+        weightfiles.configure(weight_dirs=previous[0], offline=previous[1])
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -158,7 +168,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             and not get_settings(item.config).require_weights and report.outcome == "failed"):
         report.outcome = "skipped"
         path, line, _ = item.location
-        reason = str(excinfo.value).splitlines()[0]
+        reason = excinfo.value.summary
         report.longrepr = (str(item.path), (line or 0) + 1,
                            f"Skipped: {reason} (use {OPTION_REQUIRE_WEIGHTS} to fail instead)")
     return report

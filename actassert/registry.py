@@ -45,23 +45,25 @@ class TestRecord:
         return not (self.activations or self.responses or self.tunings)
 
 
-_current: TestRecord = TestRecord()
+# A stack, so a pytest run inside a test (pytester) keeps the outer test's record intact.
+_stack: list[TestRecord] = [TestRecord()]
 
 
 def current() -> TestRecord:
     """The record of the running test (outside pytest: one process-wide record)."""
-    return _current
+    return _stack[-1]
 
 
 def begin() -> TestRecord:
     """Start a fresh record (the plugin calls this before each test) and return it."""
-    global _current
-    _current = TestRecord()
-    return _current
+    _stack.append(TestRecord())
+    return _stack[-1]
 
 
 def end() -> TestRecord:
-    """Close the running record, returning it, and start an empty one so memory is released."""
-    global _current
-    finished, _current = _current, TestRecord()
-    return finished
+    """Close the running record and return it, releasing what it held."""
+    if len(_stack) == 1:
+        finished = _stack[0]
+        _stack[0] = TestRecord()
+        return finished
+    return _stack.pop()

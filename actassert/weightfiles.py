@@ -45,17 +45,22 @@ class Place:
 
 
 def configure(*, weight_dirs: list[str] | list[Path] | None = None,
-              offline: bool | None = None) -> None:
+              offline: bool | None = None) -> tuple[list[Path], bool | None]:
     """Set the weight directories and download policy (the pytest plugin calls this once).
 
     Args:
         weight_dirs: directories searched after torch's hub cache, before installed packages.
         offline: ``True`` forbids downloads, ``False`` allows them, ``None`` defers to the
             ``ACTASSERT_OFFLINE`` environment variable.
+
+    Returns:
+        The previous ``(weight_dirs, offline)``, to put back with another ``configure`` call.
     """
     global _configured_offline
+    previous = (list(_configured_dirs), _configured_offline)
     _configured_dirs[:] = [Path(d).expanduser() for d in (weight_dirs or [])]
     _configured_offline = offline
+    return previous
 
 
 def _env_dirs() -> list[Path]:

@@ -6,7 +6,14 @@ import pathlib
 
 import pytest
 import torch
+import torchvision
 from torch import nn
+
+# Import torchvision's model registry (and the torch internals it pulls in lazily) here, once:
+# pytester's in-process runs drop modules first imported inside them, and torch cannot
+# register its operator libraries twice.
+torchvision.models.get_model_weights("resnet18")
+torchvision.models.list_models(torchvision.models)
 
 
 @pytest.fixture(scope="session")
