@@ -1,0 +1,422 @@
+"""Assertion helpers whose failures explain what was checked, what came out and how to fix it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NoReturn
+
+import torch
+from torch import Tensor, nn
+
+from actassert import registry
+from actassert.tuning import KernelSelection, Tuning, TuningError, _check_fraction
+
+__all__ = [  # noqa: RUF022 (grouped: tuning checks, then generic ones)
+    "assert_selective", "assert_not_selective", "assert_prefers", "assert_more_selective",
+    "assert_shape", "assert_eval_mode", "assert_deterministic",
+]
+
+MAX_LISTED = 8
+"""At most this many offenders are listed in a failure message."""
+
+
+# -- message building --------------------------------------------------------------------------
+
+def _fail(header: str, expected: str, obtained: str, details: Sequence[str], fix: str) -> NoReturn:
+    __tracebackhide__ = True
+    lines = [header, f"Expected: {expected}", f"Obtained: {obtained}", *details, f"Fix: {fix}"]
+    raise AssertionError("\n".join(lines))
+
+
+def _label(kernel: int) -> str:
+    return f"K={kernel:03d}"
+
+
+def _num(x: float, ref: float | None = None, digits: int = 2) -> str:
+    """``x`` with enough decimals to tell it apart from ``ref`` (0.299 is not shown as 0.30)."""
+    while ref is not None and digits < 6 and x != ref and f"{x:.{digits}f}" == f"{ref:.{digits}f}":
+        digits += 1
+    return f"{x:.{digits}f}"
+
+
+def _thr(x: float) -> str:
+    """A threshold as the user wrote it, at least two decimals (0.3 -> 0.30, 0.864 -> 0.864)."""
+    return f"{x:.2f}" if round(x, 2) == x else f"{x:g}"
+
+
+def _pct(x: float, ref: float | None = None) -> str:
+    return _num(100 * x, None if ref is None else 100 * ref, 0) + "%"
+
+
+def _listing(items: Sequence[str]) -> str:
+    more = f" (+{len(items) - MAX_LISTED} more)" if len(items) > MAX_LISTED else ""
+    return ", ".join(items[:MAX_LISTED]) + more
+
+
+def _kernels(ids: Tensor, index: Tensor, silent: Tensor, order: Tensor, ref: float | None) -> str:
+    return _listing([f"{_label(int(ids[i]))} "
+                     + ("silent" if silent[i] else _num(float(index[i]), ref))
+                     for i in order.tolist()])
+
+
+def _topic(tuning: Tuning, prefix: str = "") -> str:
+    name = {"hue": "colour", "color": "colour"}.get(tuning.parameter.lower(), tuning.parameter)
+    return f"{name} {prefix}selectivity"
+
+
+def _header(tuning: Tuning, what: str) -> str:
+    layer = "an unnamed layer" if tuning.layer is None else f"layer {tuning.layer!r}"
+    return f"{what} check failed for {layer}, parameter {tuning.parameter!r}"
+
+
+def _register(tuning: Tuning, kernels: KernelSelection | None, check: str) -> Tuning:
+    """Register ``tuning`` for failure artefacts and return the subset of ``kernels`` checked."""
+    record = registry.current()
+    record.add_tuning(tuning)
+    if kernels is None:
+        return tuning
+    subset = tuning.select(kernels)
+    ids = subset.kernel_ids.tolist()
+    tuning.focus.extend(k for k in ids if k not in tuning.focus)
+    record.notes.append(f"{check}: layer {tuning.layer!r}, {tuning.parameter}, kernels "
+                        + _listing([_label(k) for k in ids]))
+    return subset
+
+
+def _which(sub: Tuning, kernels: KernelSelection | None) -> str:
+    if kernels is None:
+        return ""
+    return f" ({_listing([_label(k) for k in sub.kernel_ids.tolist()])})"
+
+
+def _silent_note(sub: Tuning) -> list[str]:
+    silent = sub.silent()
+    n = int(silent.sum())
+    if n == 0:
+        return []
+    ids = _listing([_label(k) for k in sub.kernel_ids[silent].tolist()])
+    hint = "; rectify='shift' measures negative-going responses" if sub.rectify == "relu" else ""
+    kernels = "1 kernel" if n == 1 else f"{n} kernels"
+    return [f"Silent: {kernels} with no positive response after {sub.rectify} ({ids}) count as "
+            + f"not selective{hint}"]
+
+
+# -- tuning assertions -------------------------------------------------------------------------
+
+def assert_selective(tuning: Tuning, kernels: KernelSelection | None = None, *, min_index: float,
+                     min_fraction: float | None = None, method: str | None = None) -> None:
+    """Assert that kernels are selective for the swept parameter.
+
+    Without ``min_fraction`` every kernel in ``kernels`` (default: all) needs a selectivity index
+    of at least ``min_index``; with it, at least that share of them does. Silent kernels never
+    count as selective. See ``Tuning.selectivity`` for the indices.
+
+    Example:
+        >>> tun = Tuning(hues.params["hue"], resp["conv1"], circular=360)  # doctest: +SKIP
+        >>> assert_selective(tun, min_index=0.3, min_fraction=0.2)  # doctest: +SKIP
+        >>> assert_selective(tun, [12, 40], min_index=0.5)  # doctest: +SKIP
+    """
+    __tracebackhide__ = True
+    sub = _register(tuning, kernels, "assert_selective")
+    min_index = _check_fraction(min_index, "min_index")
+    index, silent = sub.selectivity(method), sub.silent()
+    ok = (index >= min_index) & ~silent
+    n_ok, k = int(ok.sum()), sub.kernels
+    order = torch.argsort(torch.where(silent, -1.0, index), stable=True)
+    if min_fraction is None:
+        if n_ok == k:
+            return
+        expected = (f"every one of {k} kernels{_which(sub, kernels)} with selectivity index "
+                    f">= {_thr(min_index)}")
+        obtained = f"{k - n_ok} of {k} below {_thr(min_index)}"
+        spread: list[str] = []
+    else:
+        min_fraction = _check_fraction(min_fraction, "min_fraction")
+        if n_ok >= min_fraction * k - 1e-9:
+            return
+        expected = (f"at least {_pct(min_fraction)} of {k} kernels{_which(sub, kernels)} with "
+                    f"selectivity index >= {_thr(min_index)}")
+        obtained = f"{_pct(n_ok / k, min_fraction)} ({n_ok} of {k})"
+        q = torch.quantile(index, torch.tensor([0.25, 0.5, 0.75], dtype=index.dtype)).tolist()
+        best = int(order[-1])
+        spread = [(f"Distribution: index quartiles {q[0]:.2f} / {q[1]:.2f} / {q[2]:.2f}, max "
+                  f"{_num(float(index[best]), min_index)} ({_label(int(sub.kernel_ids[best]))})")]
+    _fail(_header(tuning, _topic(tuning)), expected, obtained,
+          [f"Least selective kernels: {_kernels(sub.kernel_ids, index, silent, order, min_index)}",
+           *spread, *_silent_note(sub), f"Index: {sub.describe_index(method)}"],
+          f"lower min_index/min_fraction, or check the kernels and the stimulus sweep "
+          f"({sub.describe_sweep()})")
+
+
+def assert_not_selective(tuning: Tuning, kernels: KernelSelection | None = None, *,
+                         max_index: float, method: str | None = None) -> None:
+    """Assert that kernels are not selective: every index is at most ``max_index``.
+
+    Useful for the converse claim, e.g. an achromatic kernel responds alike to every hue. A silent
+    kernel has index 0 and passes.
+
+    Example:
+        >>> assert_not_selective(tun, [7], max_index=0.1)  # doctest: +SKIP
+    """
+    __tracebackhide__ = True
+    sub = _register(tuning, kernels, "assert_not_selective")
+    max_index = _check_fraction(max_index, "max_index")
+    index, silent = sub.selectivity(method), sub.silent()
+    bad = index > max_index
+    if not bool(bad.any()):
+        return
+    n_bad, k = int(bad.sum()), sub.kernels
+    order = torch.argsort(index, descending=True, stable=True)[:n_bad]
+    _fail(_header(tuning, _topic(tuning, "non-")),
+          f"every one of {k} kernels{_which(sub, kernels)} with selectivity index "
+          f"<= {_thr(max_index)}",
+          f"{n_bad} of {k} above {_thr(max_index)}",
+          [f"Most selective kernels: {_kernels(sub.kernel_ids, index, silent, order, max_index)}",
+           f"Index: {sub.describe_index(method)}"],
+          f"raise max_index, or check the kernels and the stimulus sweep ({sub.describe_sweep()})")
+
+
+def assert_prefers(tuning: Tuning, kernel: int, value: float, *, tolerance: float) -> None:
+    """Assert that a kernel's preferred value lies within ``tolerance`` of ``value``.
+
+    The distance is circular for circular parameters (350 is 20 away from 10 on a hue circle) and
+    in octaves for ``scale="log"``; the preferred value is the peak of the sampled mean curve.
+
+    Example:
+        >>> assert_prefers(tun, 12, 120, tolerance=20)  # doctest: +SKIP
+    """
+    __tracebackhide__ = True
+    sub = _register(tuning, [kernel], "assert_prefers")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance >= 0:
+        raise TuningError(f"tolerance={tolerance!r} is not a number >= 0")
+    if not math.isfinite(value) or (tuning.scale == "log" and value <= 0):
+        raise TuningError(f"value={value!r} is not a finite {tuning.parameter} value"
+                          + (" > 0 (log scale)" if tuning.scale == "log" else ""))
+    preferred = float(sub.preferred()[0])
+    distance = float(tuning.distance(preferred, value))
+    if distance <= tolerance + 1e-9 * max(1.0, abs(tolerance)):
+        return
+    p, fmt = tuning.parameter, "{:g}".format
+    unit = " octaves" if tuning.scale == "log" and tuning.circular is None else ""
+    how = (f"circular distance, period {fmt(tuning.circular)}" if tuning.circular is not None
+           else "log scale" if tuning.scale == "log" else "absolute difference")
+    curve = sub.curves[:, 0]
+    top = torch.argsort(curve, descending=True, stable=True)[:5].tolist()
+    if bool(sub.silent()[0]):
+        state = "is silent: no positive response"
+    elif len(sub.values) >= 3:
+        state = f"has selectivity index {float(sub.selectivity()[0]):.2f} ({sub.describe_index()})"
+    else:
+        state = "has no selectivity index (fewer than 3 values)"
+    step = float(sub.distance(sub.values[1:], sub.values[:-1]).max()) if len(sub.values) > 1 else 0
+    grid = (f"; the sweep samples {p} only every {fmt(step)}{unit}, so tolerance="
+            f"{fmt(tolerance)} can fail on the grid alone" if tolerance < step / 2 else "")
+    name = _label(kernel)
+    top_responses = ", ".join(f"{p} {fmt(float(sub.values[i]))} {float(curve[i]):.3g}" for i in top)
+    _fail(_header(tuning, f"preferred {p}"),
+          f"{name} prefers {p} {fmt(value)} +/- {fmt(tolerance)}{unit} ({how})",
+          f"{name} prefers {p} {fmt(preferred)}, {fmt(distance)}{unit} away",
+          [f"Top responses: {top_responses}", f"Kernel: {name} {state}"],
+          f"check the kernel id and the expected {p}, or widen tolerance{grid} "
+          f"(sweep: {sub.describe_sweep()})")
+
+
+def assert_more_selective(early: Tuning, late: Tuning, *, by: str = "fraction",
+                          min_index: float | None = None, margin: float = 0.0,
+                          method: str | None = None) -> None:
+    """Assert that layer ``early`` is more selective than ``late`` (colour kernels commoner early).
+
+    ``by="fraction"`` compares ``fraction_selective(min_index)``: early > late + margin.
+    ``by="median"`` compares the median selectivity indices the same way.
+
+    Example:
+        >>> assert_more_selective(conv1, layer4, min_index=0.3, margin=0.05)  # doctest: +SKIP
+    """
+    __tracebackhide__ = True
+    registry.current().add_tuning(early)
+    registry.current().add_tuning(late)
+    if by not in ("fraction", "median"):
+        raise TuningError(f"by={by!r} is not 'fraction' or 'median'")
+    if by == "fraction" and min_index is None:
+        raise TuningError("by='fraction' needs min_index=..., the index a selective kernel reaches")
+    if early.parameter != late.parameter or early.circular != late.circular:
+        raise TuningError(f"cannot compare parameter {early.parameter!r} (circular="
+                          f"{early.circular}) with {late.parameter!r} (circular={late.circular})")
+    if min_index is not None and by == "fraction":
+        a = early.fraction_selective(min_index, method)
+        b = late.fraction_selective(min_index, method)
+        show: Callable[[float], str] = _pct
+        what = f"share of kernels with selectivity index >= {_thr(min_index)}"
+    else:
+        a, b = early.median_index(method), late.median_index(method)
+        show = _num
+        what = "median selectivity index"
+    if a > b + margin:
+        return
+    ea, la = _name(early), _name(late)
+    rows: list[tuple[str, str, str]] = [("", f"early {ea}", f"late {la}"),
+                                        ("Kernels", str(early.kernels), str(late.kernels))]
+    cells = []
+    for t in (early, late):
+        index, silent = t.selectivity(method), t.silent()
+        order = torch.argsort(index, descending=True, stable=True)[:3]
+        sel = (f"{_pct(t.fraction_selective(min_index, method))} "
+               f"({int(((index >= min_index) & ~silent).sum())})" if min_index is not None else "-")
+        cells.append((sel, _num(t.median_index(method)), str(int(silent.sum())),
+                      _kernels(t.kernel_ids, index, silent, order, None)))
+    sel_label = f"Selective >= {_thr(min_index)}" if min_index is not None else "Selective"
+    for i, label in enumerate((sel_label, "Median index", "Silent", "Most selective")):
+        rows.append((label, cells[0][i], cells[1][i]))
+    w0, w1 = max(len(r[0]) for r in rows) + 2, max(len(r[1]) for r in rows) + 3
+    table = [(r[0].ljust(w0) + r[1].ljust(w1) + r[2]).rstrip() for r in rows]
+    _fail(f"{_topic(early)} comparison failed for layers {ea} (early) and {la} (late), parameter "
+          f"{early.parameter!r}",
+          f"{what} in {ea} > in {la} + margin {show(margin)}",
+          f"{ea} {show(a)} vs {la} {show(b)}: difference {show(a - b)}, needs more than "
+          f"{show(margin)}",
+          [*table, f"Index: {early.describe_index(method)}"],
+          f"check that early and late are in the right order, lower margin or change min_index; "
+          f"sweeps: {early.describe_sweep()} / {late.describe_sweep()}")
+
+
+def _name(t: Tuning) -> str:
+    return "(unnamed)" if t.layer is None else repr(t.layer)
+
+
+# -- generic assertions ------------------------------------------------------------------------
+
+def assert_shape(tensor: Any, expected: Sequence[Any], *, name: str | None = None) -> None:
+    """Assert a tensor's shape; ``None`` matches any size, one ``...`` any number of dimensions.
+
+    Example:
+        >>> assert_shape(torch.zeros(4, 64, 28, 28), (4, None, 28, 28), name="layer2")
+        >>> assert_shape(torch.zeros(4, 64, 28, 28), (4, ...))
+    """
+    __tracebackhide__ = True
+    exp = tuple(expected)
+    valid = all(e is None or e is Ellipsis or (type(e) is int and e >= 0) for e in exp)
+    if not valid or exp.count(Ellipsis) > 1:
+        raise TypeError(f"expected={expected!r} must hold sizes >= 0, None (any size) and at most "
+                        "one ... (any number of dimensions)")
+    shape = tuple(int(s) for s in tensor.shape)
+    if Ellipsis in exp:
+        cut = exp.index(Ellipsis)
+        head, tail = exp[:cut], exp[cut + 1:]
+        rank_ok = len(shape) >= len(head) + len(tail)
+        pairs = [*enumerate(head), *((len(shape) - len(tail) + j, e) for j, e in enumerate(tail))]
+        rank = f"at least {len(exp) - 1}"
+    else:
+        rank_ok, pairs, rank = len(shape) == len(exp), list(enumerate(exp)), str(len(exp))
+    diffs = [f"Differs: dim {i}: expected {e}, obtained {shape[i]}"
+             for i, e in pairs if rank_ok and e is not None and shape[i] != e]
+    if rank_ok and not diffs:
+        return
+    shown = "(" + ", ".join("..." if e is Ellipsis else str(e) for e in exp)
+    shown += ",)" if len(exp) == 1 else ")"
+    _fail(f"shape check failed for {'tensor' if name is None else repr(name)}",
+          f"{shown}  (None = any size, ... = any number of dims)", str(shape),
+          diffs or [f"Differs: rank: expected {rank} dims, obtained {len(shape)}"],
+          "check the layer name and the input size; activation maps are [N, K, H, W], "
+          "responses from sweep [N, K], images [N, 3, H, W]")
+
+
+def assert_eval_mode(model: Any) -> None:
+    """Assert that every submodule is in eval mode (Dropout off, BatchNorm on running stats).
+
+    Accepts an ``nn.Module`` or a wrapper with a ``module`` attribute (``actassert.Network``).
+
+    Example:
+        >>> assert_eval_mode(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()).eval())
+    """
+    __tracebackhide__ = True
+    module = model if isinstance(model, nn.Module) else getattr(model, "module", None)
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"assert_eval_mode needs an nn.Module; got {type(model).__name__}")
+    mods = list(module.named_modules())
+    train = [f"{repr(n) if n else '(root)'} ({type(m).__name__})" for n, m in mods if m.training]
+    if not train:
+        return
+    label = getattr(model, "name", None) or type(module).__name__
+    _fail(f"eval mode check failed for model {label}",
+          "every submodule in eval mode (training=False)",
+          f"{len(train)} of {len(mods)} modules in train mode",
+          [f"Train mode: {_listing(train)}"],
+          "call model.eval() before recording or asserting (Dropout and BatchNorm behave "
+          "differently in train mode); actassert.load_model returns models in eval mode")
+
+
+def _flatten(out: Any) -> dict[str, Tensor]:
+    if isinstance(out, Tensor):
+        return {"output": out.detach().clone()}
+    if isinstance(out, Mapping):
+        items = [(str(k), v) for k, v in out.items()]
+    elif isinstance(out, (list, tuple)):
+        items = [(f"[{i}]", v) for i, v in enumerate(out)]
+    else:
+        raise TypeError("assert_deterministic needs fn to return a tensor, a mapping or a "
+                        f"sequence of tensors; got {type(out).__name__}")
+    if not all(isinstance(v, Tensor) for _, v in items):
+        raise TypeError("assert_deterministic needs every output of fn to be a tensor")
+    return {k: v.detach().clone() for k, v in items}
+
+
+def _compare(key: str, run: int, ref: Tensor, now: Tensor, atol: float
+             ) -> tuple[float, str, str] | None:
+    """``(max |difference|, short label, full description)`` of a mismatch, or None."""
+    label = f"{key!r} run {run}"
+    if now.shape != ref.shape or now.dtype != ref.dtype:
+        return (math.inf, label, (f"{label}: {tuple(now.shape)} {now.dtype}, run 1 "
+                f"{tuple(ref.shape)} {ref.dtype}"))
+    a, b = ref.double().flatten(), now.double().flatten()
+    same_nan = a.isnan() & b.isnan()
+    diff = torch.where(same_nan, 0.0, (a - b).abs()).nan_to_num(nan=math.inf)
+    bad = diff > atol
+    if not bool(bad.any()):
+        return None
+    flat = int(diff.argmax())
+    where = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), ref.shape))
+    worst = float(diff[flat])
+    return (worst, f"{label} max {worst:.3g}",
+            (f"{label}: max |difference| {worst:.3g} at {where} (run 1 {float(a[flat]):.6g}, "
+            f"run {run} {float(b[flat]):.6g}), {int(bad.sum())} of {a.numel()} elements differ"))
+
+
+def assert_deterministic(fn: Callable[..., Any], *args: Any, runs: int = 2, atol: float = 0.0,
+                         **kwargs: Any) -> None:
+    """Assert that ``fn(*args, **kwargs)`` returns the same tensors on every one of ``runs`` calls.
+
+    ``fn`` returns a tensor, a mapping of tensors (e.g. recorded activations) or a sequence of
+    them. Outputs are compared with run 1: bit-identical by default (NaN equals NaN), within
+    ``atol`` otherwise. Outputs are cloned at once, so a reused buffer cannot hide a difference.
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(4, 2)).eval()
+        >>> assert_deterministic(net, torch.ones(1, 4), runs=3)
+    """
+    __tracebackhide__ = True
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 2:
+        raise ValueError(f"runs={runs!r} must be an int >= 2")
+    if not atol >= 0:
+        raise ValueError(f"atol={atol!r} must be >= 0")
+    fn_name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    first = _flatten(fn(*args, **kwargs))
+    problems: list[tuple[float, str, str]] = []
+    for run in range(2, runs + 1):
+        out = _flatten(fn(*args, **kwargs))
+        if out.keys() != first.keys():
+            problems.append((math.inf, f"run {run} keys",
+                             f"run {run} returned {sorted(out)}, run 1 {sorted(first)}"))
+            continue
+        found = (_compare(key, run, ref, out[key], atol) for key, ref in first.items())
+        problems.extend(p for p in found if p is not None)
+    if not problems:
+        return
+    problems.sort(key=lambda p: -p[0])
+    mode = "bit-identical" if atol == 0 else f"within atol={atol:g}"
+    _fail(f"determinism check failed for {fn_name} ({runs} runs)",
+          f"the same outputs on every run ({mode})", problems[0][2],
+          [f"Differences: {_listing([p[1] for p in problems])}"],
+          "seed every random source inside fn, call model.eval() (Dropout), set "
+          "torch.use_deterministic_algorithms(True) and torch.backends.cudnn.benchmark = False, "
+          "or pass atol=... if tiny float differences (GPU atomics) are acceptable")

@@ -1,0 +1,420 @@
+"""Tuning curves and selectivity indices of a layer's kernels over one swept stimulus parameter."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from actassert.errors import ActAssertError
+
+__all__ = ["SILENT_RTOL", "Tuning", "TuningError"]
+
+SILENT_RTOL = 1e-6
+"""A kernel is silent when its rectified peak is at most this share of its largest |response|."""
+
+_SAME_RTOL = 1e-9  # values closer than this (relative) are one point of the sweep
+_NOISE = 1e-12  # indices below this are float noise of a flat curve and reported as 0
+_METHODS = {True: ("circular_variance",), False: ("peak", "suppression")}
+_INDEX_NAMES = {
+    "circular_variance": "1 - circular variance (Ringach, Shapley & Hawken 2002)",
+    "peak": "band-pass peak index 1 - max(r_first, r_last) / r_peak (after Cavanaugh et al. 2002)",
+    "suppression": "suppression index (r_peak - r_last) / r_peak (Cavanaugh, Bair & Movshon 2002)",
+}
+KernelSelection = int | Sequence[int] | Tensor
+
+
+class TuningError(ActAssertError, ValueError):
+    """A tuning curve cannot be built or measured from these arguments; the message quotes them."""
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def _check_fraction(x: Any, name: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0.0 <= float(x) <= 1.0:
+        raise TuningError(f"{name}={x!r} is outside [0, 1]; selectivity indices lie in [0, 1]")
+    return float(x)
+
+
+class Tuning:
+    """Mean response of every kernel of a layer at each value of one swept stimulus parameter.
+
+    Stimuli sharing a value (a hue x radius product sweep, several phases) are averaged into one
+    point of the curve; for a circular parameter values are taken modulo the period first, so 0
+    and 360 are the same hue. Values closer than one part in 1e9 are merged (float noise).
+
+    Grouping runs on the device of ``responses`` (float64, float32 on MPS); the resulting
+    ``values``, ``curves`` and ``counts`` and everything the methods return are CPU tensors, so the
+    indices of a 1280-kernel layer cost a few small CPU matrix products and no device sync.
+
+    Kernels are always named by their index in the layer (``kernel_ids``): after ``select`` the
+    methods that take a kernel still expect those ids, and assertion messages print them (K=012).
+
+    Args:
+        values: one parameter value per stimulus, shape ``[N]``.
+        responses: one number per stimulus and kernel, shape ``[N, K]`` (what ``sweep`` gives).
+        circular: the period of a circular parameter (360 for hue, 180 for orientation), or None.
+        scale: ``"linear"`` or ``"log"`` (spatial frequency); with ``"log"`` distances between
+            values, as used by ``assert_prefers``, are in octaves.
+        rectify: ``"relu"`` clamps curves at 0 like a firing rate; ``"shift"`` subtracts each
+            kernel's minimum over the curve (baseline-subtracted; suits linear bottlenecks).
+        parameter: the swept parameter's name, used in messages (``"hue"``).
+        layer: the layer's name, used in messages (``"features.2"``).
+
+    Attributes:
+        values: sorted distinct parameter values, ``Tensor[V]`` (float64).
+        curves: mean response per value and kernel, ``Tensor[V, K]`` (float64).
+        counts: how many stimuli were averaged into each value, ``Tensor[V]``.
+        kernels: K, the number of kernels.
+        kernel_ids: each kernel's index in the layer, ``Tensor[K]``.
+        focus: kernel ids that an assertion named (plots may highlight them).
+        n_stimuli: N, the number of stimuli.
+
+    Example:
+        >>> hues = torch.arange(0.0, 360.0, 10.0)
+        >>> resp = torch.stack([torch.cos(torch.deg2rad(hues - 90)).exp(), torch.ones(36)], 1)
+        >>> tun = Tuning(hues, resp, circular=360, parameter="hue", layer="features.2")
+        >>> tun.preferred().tolist(), [round(x, 2) for x in tun.selectivity().tolist()]
+        ([90.0, 0.0], [0.45, 0.0])
+    """
+
+    values: Tensor
+    curves: Tensor
+    counts: Tensor
+    kernel_ids: Tensor
+
+    def __init__(self, values: Tensor | Sequence[float], responses: Tensor, *,
+                 circular: float | None = None, scale: str = "linear", rectify: str = "relu",
+                 parameter: str = "value", layer: str | None = None) -> None:
+        if scale not in ("linear", "log"):
+            raise TuningError(f"scale={scale!r} is not 'linear' or 'log'")
+        if rectify not in ("relu", "shift"):
+            raise TuningError(f"rectify={rectify!r} is not 'relu' or 'shift'")
+        if circular is not None:
+            if isinstance(circular, bool) or not isinstance(circular, (int, float)) or not (
+                    math.isfinite(circular) and circular > 0):
+                raise TuningError(f"circular={circular!r} is not a positive period "
+                                  "(360 for hue, 180 for orientation) or None")
+            if scale == "log":
+                raise TuningError(f"scale='log' with circular={circular!r}: a circular "
+                                  "parameter has a linear scale")
+        resp = _as_responses(responses)
+        vals = _as_values(values, resp.shape[0])
+        if scale == "log" and bool((vals <= 0).any()):
+            i = int((vals <= 0).nonzero()[0])
+            raise TuningError(f"scale='log' needs positive values; got {parameter} "
+                              f"{_fmt(float(vals[i]))} at stimulus {i}")
+        self.circular = None if circular is None else float(circular)
+        self.scale, self.rectify, self.parameter, self.layer = scale, rectify, parameter, layer
+        self.n_stimuli, self.kernels = int(resp.shape[0]), int(resp.shape[1])
+        self.kernel_ids = torch.arange(self.kernels)
+        self.focus: list[int] = []
+        self._index: dict[int, int] | None = None
+
+        if self.circular is not None:
+            vals = torch.remainder(vals, self.circular)
+            vals = torch.where(vals >= self.circular * (1 - _SAME_RTOL), 0.0, vals)
+        unique, inverse = torch.unique(vals, sorted=True, return_inverse=True)
+        if self.circular is not None:
+            tol = torch.full_like(unique[1:], _SAME_RTOL * self.circular)
+        elif scale == "log":
+            tol = _SAME_RTOL * unique[1:]
+        else:
+            tol = torch.full_like(unique[1:], _SAME_RTOL * float(unique.abs().max()))
+        starts = torch.cat([torch.ones(1, dtype=torch.long), (unique.diff() > tol).long()])
+        group = starts.cumsum(0) - 1
+        inverse = group[inverse]
+        self.values = unique[starts.bool()]
+        self.counts = torch.bincount(inverse, minlength=len(self.values))
+        acc = torch.float32 if resp.device.type == "mps" else torch.float64
+        sums = torch.zeros(len(self.values), self.kernels, dtype=acc, device=resp.device)
+        sums.index_add_(0, inverse.to(resp.device), resp.to(acc))
+        self.curves = sums.cpu().double() / self.counts[:, None]
+
+    # -- measures ------------------------------------------------------------------------------
+
+    def rectified(self) -> Tensor:
+        """The curves every index is computed from, ``Tensor[V, K]``: clamped at 0 or shifted.
+
+        Example:
+            >>> Tuning([0, 1, 2], torch.tensor([[-1.0], [2.0], [0.5]])).rectified()[:, 0].tolist()
+            [0.0, 2.0, 0.5]
+        """
+        if self.rectify == "relu":
+            return self.curves.clamp(min=0)
+        return self.curves - self.curves.amin(dim=0, keepdim=True)
+
+    def silent(self) -> Tensor:
+        """Kernels with no positive response after rectification, ``BoolTensor[K]``.
+
+        With ``rectify="relu"`` these never respond above 0; with ``"shift"`` their curve is flat.
+        Their selectivity index is 0 and they never count as selective.
+
+        Example:
+            >>> Tuning([0, 1, 2], -torch.ones(3, 2)).silent().tolist()
+            [True, True]
+        """
+        scale = self.curves.abs().amax(dim=0)
+        return self.rectified().amax(dim=0) <= SILENT_RTOL * scale
+
+    def preferred(self) -> Tensor:
+        """The value at each kernel's peak of the mean curve, ``Tensor[K]``.
+
+        The argmax over the sampled values (exact on the grid, first one on ties). For a silent
+        kernel it is the value of its least negative response.
+
+        Example:
+            >>> Tuning([0, 10, 20], torch.tensor([[1.0], [3.0], [2.0]])).preferred().tolist()
+            [10.0]
+        """
+        return self.values[self.curves.argmax(dim=0)]
+
+    def selectivity(self, method: str | None = None) -> Tensor:
+        """Each kernel's selectivity index in [0, 1], ``Tensor[K]``; silent kernels get 0.
+
+        With ``r_v`` the rectified curve at value ``theta_v``:
+
+        - ``"circular_variance"`` (default for circular parameters): 1 - circular variance,
+          ``|sum_v w_v r_v exp(2 pi i theta_v / period)| / sum_v w_v r_v`` (Ringach, Shapley &
+          Hawken 2002, J Neurosci 22:5639). With period 180 the angle is doubled, as orientation
+          needs. ``w_v`` is the arc each sample covers (half the gaps to its two neighbours), so
+          an unevenly sampled sweep is integrated correctly; for evenly spaced samples all
+          weights are equal and this is Ringach's sum exactly. The sweep should span the period.
+        - ``"peak"`` (default otherwise): ``1 - max(r_first, r_last) / r_peak``, a band-pass
+          index after Cavanaugh, Bair & Movshon 2002 (J Neurophysiol 88:2530): 0 for a monotonic
+          curve, 1 when both ends of the sweep are silent.
+        - ``"suppression"``: Cavanaugh's surround-suppression index ``(r_peak - r_last) / r_peak``
+          with ``r_last`` the response at the largest value.
+
+        Indices below 1e-12 (float noise of a flat curve) are reported as 0.
+
+        Raises:
+            TuningError: fewer than 3 distinct values, or a method that does not fit the
+                parameter (circular variance needs a circular one, peak/suppression a linear one).
+
+        Example:
+            >>> sizes = torch.tensor([8.0, 16, 32, 64])
+            >>> resp = torch.tensor([[0.0, 1], [4, 2], [2, 3], [0, 4]])
+            >>> Tuning(sizes, resp, parameter="size").selectivity().tolist()
+            [1.0, 0.0]
+        """
+        method = self._method(method)
+        if len(self.values) < 3:
+            raise TuningError(
+                f"a selectivity index needs at least 3 distinct {self.parameter} values; got "
+                f"{len(self.values)} ({', '.join(_fmt(v) for v in self.values.tolist())})")
+        r = self.rectified()
+        silent = self.silent()
+        peak = torch.where(silent, 1.0, r.amax(dim=0))
+        if method == "circular_variance":
+            period = float(self.circular)  # type: ignore[arg-type]
+            gaps = torch.diff(self.values, append=self.values[:1] + period)
+            weighted = ((gaps + gaps.roll(1)) / 2)[:, None] * r
+            theta = self.values * (2 * math.pi / period)
+            resultant = torch.hypot(torch.cos(theta) @ weighted, torch.sin(theta) @ weighted)
+            index = resultant / torch.where(silent, 1.0, weighted.sum(dim=0))
+        elif method == "peak":
+            index = 1 - torch.maximum(r[0], r[-1]) / peak
+        else:
+            index = (peak - r[-1]) / peak
+        return torch.where(silent | (index < _NOISE), 0.0, index).clamp(max=1.0)
+
+    def fraction_selective(self, min_index: float, method: str | None = None) -> float:
+        """Share of kernels whose index is at least ``min_index``; silent kernels never count.
+
+        Example:
+            >>> Tuning([0, 1, 2], torch.tensor([[0.0, 1], [1, 1], [0, 1]])).fraction_selective(0.5)
+            0.5
+        """
+        min_index = _check_fraction(min_index, "min_index")
+        ok = (self.selectivity(method) >= min_index) & ~self.silent()
+        return float(ok.double().mean())
+
+    def median_index(self, method: str | None = None) -> float:
+        """The median selectivity index over kernels (silent ones count as 0).
+
+        Example:
+            >>> Tuning([0, 1, 2], torch.tensor([[0.0, 1], [1, 1], [0, 1]])).median_index()
+            0.5
+        """
+        return float(torch.quantile(self.selectivity(method), 0.5))
+
+    def distance(self, a: Tensor | float, b: Tensor | float) -> Tensor:
+        """Distance between parameter values: circular for circular parameters, in octaves on a
+        log scale, else absolute difference.
+
+        Example:
+            >>> Tuning([0, 90, 180, 270], torch.ones(4, 1), circular=360).distance(350, 10).item()
+            20.0
+        """
+        a_t = torch.as_tensor(a, dtype=torch.float64)
+        b_t = torch.as_tensor(b, dtype=torch.float64)
+        if self.circular is not None:
+            d = torch.remainder(a_t - b_t, self.circular)
+            return torch.minimum(d, self.circular - d)
+        if self.scale == "log":
+            return torch.log2(a_t / b_t).abs()
+        return (a_t - b_t).abs()
+
+    # -- kernels -------------------------------------------------------------------------------
+
+    def curve(self, kernel: int) -> tuple[Tensor, Tensor]:
+        """The sampled values and the mean curve of one kernel (named by its id in the layer).
+
+        Example:
+            >>> values, curve = Tuning([0, 0, 1], torch.tensor([[1.0], [3.0], [5.0]])).curve(0)
+            >>> values.tolist(), curve.tolist()
+            ([0.0, 1.0], [2.0, 5.0])
+        """
+        pos = int(self._positions(kernel)[0])
+        return self.values.clone(), self.curves[:, pos].clone()
+
+    def select(self, kernels: KernelSelection) -> Tuning:
+        """A Tuning of a subset of kernels, named by ids or by a ``BoolTensor[K]`` mask.
+
+        Ids are an int, a sequence or an integer tensor; a mask runs over this Tuning's kernels.
+        The result's ``kernel_ids`` keep the ids in the layer.
+
+        Example:
+            >>> tun = Tuning([0, 1, 2], torch.rand(3, 8))
+            >>> tun.select([5, 2]).kernel_ids.tolist(), tun.select(~tun.silent()).kernels
+            ([5, 2], 8)
+        """
+        pos = self._positions(kernels)
+        if len(pos) == 0:
+            raise TuningError(f"select({kernels!r}) chose no kernel of {self._where()}")
+        new = object.__new__(Tuning)
+        new.__dict__.update(self.__dict__)
+        new.curves = self.curves[:, pos]
+        new.kernel_ids = self.kernel_ids[pos]
+        new.kernels = len(pos)
+        new.focus = [k for k in self.focus if k in set(new.kernel_ids.tolist())]
+        new._index = None
+        return new
+
+    def _positions(self, kernels: KernelSelection) -> Tensor:
+        if isinstance(kernels, Tensor) and kernels.dtype == torch.bool:
+            if kernels.shape != (self.kernels,):
+                raise TuningError(f"a kernel mask must have shape ({self.kernels},); "
+                                  f"got {tuple(kernels.shape)}")
+            return kernels.cpu().nonzero().flatten()
+        if isinstance(kernels, Tensor):
+            ids = kernels.flatten().tolist()
+        elif isinstance(kernels, int):
+            ids = [kernels]
+        else:
+            ids = list(kernels)
+        if self._index is None:
+            self._index = {k: i for i, k in enumerate(self.kernel_ids.tolist())}
+        bad = [k for k in ids if isinstance(k, bool) or not isinstance(k, int)
+               or k not in self._index]
+        if bad:
+            first, last = int(self.kernel_ids.min()), int(self.kernel_ids.max())
+            raise TuningError(f"kernel {bad[0]!r} is not in {self._where()} (kernel ids "
+                              f"{first}..{last}, {self.kernels} kernels)")
+        if len(set(ids)) != len(ids):
+            raise TuningError(f"kernels {ids!r} name a kernel twice")
+        return torch.tensor([self._index[k] for k in ids], dtype=torch.long)
+
+    # -- descriptions --------------------------------------------------------------------------
+
+    def describe_index(self, method: str | None = None) -> str:
+        """Name and reference of the index a method computes, with the rectification.
+
+        Example:
+            >>> Tuning([1, 2, 4], torch.ones(3, 1)).describe_index("suppression")[:17]
+            'suppression index'
+        """
+        return f"{_INDEX_NAMES[self._method(method)]}, responses rectified with {self.rectify}"
+
+    def describe_sweep(self) -> str:
+        """The sampled range, e.g. ``"hue 0..350 (circular, period 360), 36 values, 72 stimuli"``.
+
+        Example:
+            >>> Tuning([1, 2, 4], torch.ones(3, 1), scale="log", parameter="sf").describe_sweep()
+            'sf 1..4 (log scale), 3 values, 3 stimuli'
+        """
+        lo, hi = float(self.values[0]), float(self.values[-1])
+        kind = (f" (circular, period {_fmt(self.circular)})" if self.circular is not None
+                else " (log scale)" if self.scale == "log" else "")
+        return (f"{self.parameter} {_fmt(lo)}..{_fmt(hi)}{kind}, {len(self.values)} values, "
+                f"{self.n_stimuli} stimuli")
+
+    def summary(self, min_index: float, method: str | None = None) -> str:
+        """One line: layer, parameter, K, share of selective kernels, median index.
+
+        Example:
+            >>> Tuning([0, 1, 2], torch.ones(3, 4), layer="conv1").summary(0.3)[:40]
+            "layer 'conv1', value: 4 kernels, 0% sele"
+        """
+        frac = self.fraction_selective(min_index, method)
+        return (f"{self._where()}, {self.parameter}: {self.kernels} kernels, {frac:.0%} selective "
+                f"(index >= {min_index:.2f}), median index {self.median_index(method):.2f}, "
+                f"{int(self.silent().sum())} silent")
+
+    def __repr__(self) -> str:
+        period = "" if self.circular is None else f", circular={_fmt(self.circular)}"
+        return (f"Tuning(layer={self.layer!r}, parameter={self.parameter!r}, "
+                f"kernels={self.kernels}, values={len(self.values)}{period})")
+
+    def _where(self) -> str:
+        return "an unnamed layer" if self.layer is None else f"layer {self.layer!r}"
+
+    def _method(self, method: str | None) -> str:
+        valid = _METHODS[self.circular is not None]
+        if method is None:
+            return valid[0]
+        if method not in valid:
+            kind = "circular" if self.circular is not None else "non-circular"
+            raise TuningError(f"method={method!r} does not fit the {kind} parameter "
+                              f"{self.parameter!r}; use one of {', '.join(map(repr, valid))}")
+        return method
+
+
+def _as_responses(responses: Any) -> Tensor:
+    try:
+        resp = torch.as_tensor(responses).detach()
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TuningError(f"responses of type {type(responses).__name__} are not a tensor: "
+                          f"{exc}") from None
+    shape = tuple(resp.shape)
+    if resp.ndim != 2:
+        hint = ("for one kernel use responses[:, None]" if resp.ndim == 1 else
+                "activation maps [N, K, H, W] must be reduced first: actassert.sweep(..., "
+                "reduce='mean') gives [N, K], or use maps.mean(dim=(2, 3))" if resp.ndim == 4
+                else "actassert.sweep gives [N, K] per layer")
+        raise TuningError(f"responses must be [N stimuli, K kernels]; got shape {shape}: {hint}")
+    if 0 in shape:
+        raise TuningError(f"responses of shape {shape} hold no stimulus or no kernel")
+    if resp.is_complex() or resp.dtype == torch.bool:
+        raise TuningError(f"responses of dtype {resp.dtype} are not real numbers")
+    bad = ~torch.isfinite(resp.float() if not resp.is_floating_point() else resp)
+    if bool(bad.any()):
+        n, k = (int(i) for i in bad.nonzero()[0])
+        raise TuningError(f"responses hold {float(resp[n, k])} at stimulus {n}, kernel K={k:03d} "
+                          f"({int(bad.sum())} non-finite entries)")
+    return resp
+
+
+def _as_values(values: Any, n: int) -> Tensor:
+    try:
+        vals = torch.as_tensor(values).detach().cpu().to(torch.float64)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TuningError(f"values of type {type(values).__name__} are not numbers: "
+                          f"{exc}") from None
+    if vals.ndim != 1:
+        raise TuningError(f"values must be one number per stimulus, shape [N]; got shape "
+                          f"{tuple(vals.shape)}")
+    if len(vals) != n:
+        raise TuningError(f"values has {len(vals)} entries but responses has {n} rows (one row "
+                          "per stimulus); give one parameter value per stimulus")
+    bad = ~torch.isfinite(vals)
+    if bool(bad.any()):
+        i = int(bad.nonzero()[0])
+        raise TuningError(f"values hold {float(vals[i])} at stimulus {i}")
+    return vals
