@@ -134,6 +134,44 @@ def actassert_model(actassert_device: Any) -> Callable[..., Network]:
     return factory
 
 
+class BoundStimuli:
+    """The stimulus generators of :mod:`actassert.stimuli`, drawing on the session's device.
+
+    ``stimuli.hue_disc(range(0, 360, 10), size=64)`` is ``actassert.stimuli.hue_disc`` with
+    ``device=`` preset; an explicit ``device=`` still wins.
+    """
+
+    _NAMES = ("hue_disc", "shapes", "gratings", "load_images")
+
+    def __init__(self, device: Any) -> None:
+        self.device = device
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name not in self._NAMES:
+            raise AttributeError(f"stimuli has no generator {name!r}; it has "
+                                 f"{', '.join(self._NAMES)}")
+        from actassert import stimuli as module
+
+        generator = getattr(module, name)
+
+        def bound(*args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("device", self.device)
+            return generator(*args, **kwargs)
+
+        bound.__doc__ = generator.__doc__
+        bound.__name__ = name
+        return bound
+
+    def __repr__(self) -> str:
+        return f"<actassert stimuli on {self.device}>"
+
+
+@pytest.fixture(scope="session")
+def stimuli(actassert_device: Any) -> BoundStimuli:
+    """Stimulus generators bound to the session's device (session-scoped: usable in ``@given``)."""
+    return BoundStimuli(actassert_device)
+
+
 @pytest.fixture
 def hooked_layers() -> Iterator[Callable[..., Activations]]:
     """A factory that hooks layers for the rest of the test and unhooks them at teardown.
@@ -187,4 +225,4 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
                 stacklevel=1)
 
 
-__all__ = ["ActAssertWarning", "ActAssertError", "get_settings", "settings_key"]
+__all__ = ["ActAssertWarning", "ActAssertError", "BoundStimuli", "get_settings", "settings_key"]

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 __all__ = ["record", "Activations", "ForwardStopped"]
 
+Reduce = Callable[["torch.Tensor"], "torch.Tensor"] | Mapping[str, Callable[["torch.Tensor"], "torch.Tensor"]]
+
 
 class ForwardStopped(Exception):
     """Raised inside a forward by ``record(stop_early=True)`` once every requested layer is done.
@@ -155,7 +157,7 @@ class _EarlyStop:
             raise ForwardStopped()
 
 
-def _register(root: nn.Module, acts: Activations, reduce: Callable | None, offload: Any,
+def _register(root: nn.Module, acts: Activations, reduce: Reduce | None, offload: Any,
               stop: _EarlyStop | None, keep_inputs: bool) -> list[Any]:
     """Attach every hook; return the handles."""
     import torch
@@ -190,7 +192,7 @@ def _register(root: nn.Module, acts: Activations, reduce: Callable | None, offlo
                     "of its submodules instead (actassert.list_layers lists them)")
             value = output.detach()
             if reduce is not None:
-                reduced = reduce(value)
+                reduced = (reduce[name] if isinstance(reduce, Mapping) else reduce)(value)
                 value = reduced.clone() if reduced.untyped_storage().data_ptr() == \
                     value.untyped_storage().data_ptr() else reduced.detach()
             else:
@@ -217,7 +219,7 @@ def _register(root: nn.Module, acts: Activations, reduce: Callable | None, offlo
 
 @contextlib.contextmanager
 def record(model: Any, layers: str | Iterable[str], *,
-           reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+           reduce: Reduce | None = None,
            offload: Any = None, stop_early: bool = False,
            keep_inputs: bool | None = None, register: bool = True) -> Iterator[Activations]:
     """Record the outputs of ``layers`` for every forward run inside the ``with`` block.
@@ -231,7 +233,7 @@ def record(model: Any, layers: str | Iterable[str], *,
         model: a :class:`~actassert.Network` (images in [0, 1]) or any ``nn.Module``.
         layers: names (``"layer2"``), calls (``"layer1.0.relu#1"``) or globs (``"layer*.0.conv*"``).
         reduce: applied inside the hook to each output (e.g. a spatial mean ``[N,K,H,W] -> [N,K]``),
-            so only the reduction is kept in memory.
+            so only the reduction is kept in memory; a mapping gives one function per module name.
         offload: a device to move records to as they are captured (e.g. ``"cpu"``).
         stop_early: stop the forward once every requested layer is done; call the network
             through ``acts.run(images)``, which swallows the stop.
@@ -252,6 +254,10 @@ def record(model: Any, layers: str | Iterable[str], *,
     """
     root = root_module(model)
     requests = resolve_layers(model, layers)
+    if isinstance(reduce, Mapping):
+        missing = sorted({r.name for r in requests} - set(reduce))
+        if missing:
+            raise ValueError(f"reduce has no function for {', '.join(missing)}")
     acts = Activations(model, requests)
     training = {m: m.training for m in root.modules()}
     stop = _EarlyStop(root, {r.name for r in requests}) if stop_early else None

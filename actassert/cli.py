@@ -1,0 +1,129 @@
+"""The ``actassert`` command: list a model's layers, record activations, run the tutorial's experiments."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from actassert.errors import ActAssertError
+
+__all__ = ["main", "build_parser"]
+
+DEFAULT_MODEL = "mobilenet_v2"
+
+
+def _weights(text: str) -> str | None:
+    return None if text.lower() in {"none", "random"} else text
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", nargs="?", default=DEFAULT_MODEL,
+                        help=f"a torchvision classification model (default: {DEFAULT_MODEL})")
+    parser.add_argument("--weights", type=_weights, default="DEFAULT",
+                        help="DEFAULT, a weights name such as IMAGENET1K_V1, or none (random init)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--offline", action="store_true", help="never download weights")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``actassert`` command."""
+    parser = argparse.ArgumentParser(
+        prog="actassert", description="Look inside PyTorch vision networks: layers, activations.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    layers = commands.add_parser("layers", help="print every recordable layer with its output shape")
+    _common(layers)
+    layers.add_argument("--size", type=int, default=None, help="input side (default: the model's)")
+    layers.add_argument("--leaves", action="store_true", help="only modules without children")
+    rec = commands.add_parser("record", help="record layers for images and save them as .npz")
+    _common(rec)
+    rec.add_argument("--layers", nargs="+", required=True,
+                     help="layer names or globs, e.g. features.1 'features.*.conv.0' classifier")
+    rec.add_argument("--images", nargs="+", default=None,
+                     help="image files or http(s) URLs (default: 12 hue discs drawn offline)")
+    rec.add_argument("--out", type=Path, default=Path("actassert-results"),
+                     help="output folder (default: actassert-results)")
+    rec.add_argument("--size", type=int, default=None, help="image side (default: the model's)")
+    return parser
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from actassert.models import load_model
+
+    return load_model(args.model, weights=args.weights, device=args.device,
+                      download=False if args.offline else None)
+
+
+def _layers(args: argparse.Namespace) -> int:
+    import torch
+
+    from actassert.layers import list_layers
+    from actassert.recording import record
+
+    net = _load(args)
+    size = args.size or net.input_size
+    names = list_layers(net, leaves_only=args.leaves)
+    modules = dict(net.module.named_modules())
+    with record(net, names, register=False, keep_inputs=False) as acts:
+        net(torch.full((1, 3, size, size), 0.5))
+    shapes = acts.shapes()
+    width = max(len(k) for k in shapes) if shapes else 10
+    print(f"{net.name} ({net.weights or 'random init'}), input [1, 3, {size}, {size}]:")
+    for key, shape in shapes.items():
+        kind = type(modules[key.split("#")[0]]).__name__
+        print(f"  {key:<{width}}  {kind:<22} {list(shape)}")
+    return 0
+
+
+def _record(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from actassert import stimuli
+    from actassert.layers import resolve_layers
+    from actassert.recording import record
+
+    net = _load(args)
+    resolve_layers(net, args.layers)  # a misspelt layer fails before any image is read
+    size = args.size or net.input_size
+    if args.images:
+        shown = stimuli.load_images(args.images, size=size)
+    else:
+        shown = stimuli.hue_disc(range(0, 360, 30), size=size, radius=0.2)
+        print(f"no --images given: showing {len(shown)} hue discs (hue 0..330) on grey")
+    with record(net, args.layers, register=False) as acts:
+        net(shown.images)
+    args.out.mkdir(parents=True, exist_ok=True)
+    target = args.out / f"{net.name}-activations.npz"
+    arrays = {key: value for key, value in acts.numpy().items()}
+    np.savez(target, **arrays, **{f"_stimulus.{k}": v.cpu().numpy()
+                                  for k, v in shown.params.items()})
+    print(f"{net.name} ({net.weights or 'random init'}) on {len(shown)} images:")
+    for key, shape in acts.shapes().items():
+        print(f"  {key}: {list(shape)}")
+    print(f"saved {target} (numpy.load(path) reads it; no pickle)")
+    return 0
+
+
+def _note(message: Any, category: Any, *args: Any, **kwargs: Any) -> str:
+    return f"note: {message}\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``actassert`` command; returns the exit status."""
+    import warnings
+
+    args = build_parser().parse_args(argv)
+    warnings.formatwarning = _note  # one plain line per warning on a terminal
+    try:
+        return {"layers": _layers, "record": _record}[args.command](args)
+    except (ActAssertError, ValueError) as exc:
+        print(f"actassert {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `actassert layers resnet50 | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""Reducing activation maps to one number per kernel, and ``sweep``: stimuli streamed through a network.
+
+The three ways of the activation-maps tutorial to quantify a kernel's response to a stimulus:
+
+- ``"mean"`` / ``"median"``: statistics of the whole map.
+- ``"foreground"``: the mean over the stimulus' foreground. The stimulus mask ``[N, 1, H, W]`` is
+  resized to each map's resolution by area averaging (``adaptive_avg_pool2d``), which gives every
+  map position the share of its input patch covered by the stimulus; the response is the mean of
+  the map weighted by that share. Exact when the map divides the image evenly (224 -> 56, 28, 7).
+- ``"threshold"``: the share of map positions above a level; ``threshold=0.5`` is an absolute
+  level, ``threshold="50%"`` is half of each kernel's maximum over the whole sweep (found in a
+  first pass, so the count does not depend on batching).
+
+Any callable ``(maps, masks) -> Tensor[N, K]`` works too. Layers without space (``[N, K]``, like
+``fc``) pass through mean, median and foreground unchanged; ``threshold`` gives 1 where a unit
+is above the level and 0 elsewhere (the share of its single position).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from actassert import registry
+from actassert.errors import ActAssertError
+
+if TYPE_CHECKING:
+    import torch
+
+    from actassert.stimuli import Stimuli
+    from actassert.tuning import Tuning
+
+__all__ = ["sweep", "Responses", "REDUCTIONS", "reduce_maps", "SweepError"]
+
+REDUCTIONS = ("mean", "median", "foreground", "threshold")
+#: Parameters whose values wrap around, with their period (used by ``Responses.tuning``).
+CIRCULAR_PARAMETERS = {"hue": 360.0, "orientation": 180.0, "phase": 360.0}
+
+Reducer = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
+
+
+class SweepError(ActAssertError, ValueError):
+    """A sweep was asked for something it cannot do; the message names the argument."""
+
+
+def _parse_threshold(threshold: float | str | None) -> tuple[float, bool]:
+    """``(level, relative)`` from ``0.5`` or ``"50%"``."""
+    if threshold is None:
+        raise SweepError('reduce="threshold" needs threshold=LEVEL (absolute, e.g. 0.5) or '
+                         'threshold="50%" (share of each kernel\'s maximum over the sweep)')
+    if isinstance(threshold, str):
+        text = threshold.strip()
+        if not text.endswith("%"):
+            raise SweepError(f"threshold={threshold!r}: write a number or a percentage like '50%'")
+        try:
+            share = float(text[:-1]) / 100.0
+        except ValueError:
+            raise SweepError(f"threshold={threshold!r} is not a percentage like '50%'") from None
+        if not 0.0 <= share <= 1.0:
+            raise SweepError(f"threshold={threshold!r} must lie between 0% and 100%")
+        return share, True
+    return float(threshold), False
+
+
+def reduce_maps(maps: torch.Tensor, masks: torch.Tensor | None, how: str | Reducer, *,
+                level: torch.Tensor | float | None = None) -> torch.Tensor:
+    """Reduce ``maps`` ``[N, K, H, W]`` to ``[N, K]`` (``[N, K]`` maps pass through).
+
+    Args:
+        maps: one layer's output for a batch.
+        masks: the batch's stimulus masks ``[N, 1, h, w]`` (needed by ``"foreground"``).
+        how: ``"mean"``, ``"median"``, ``"foreground"``, ``"threshold"`` or a callable.
+        level: the threshold, a float or a ``[K]`` tensor (one level per kernel).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if callable(how):
+        return how(maps, masks)
+    if maps.dim() not in (2, 4):
+        raise SweepError(f"cannot reduce a layer output of shape {tuple(maps.shape)}; sweep "
+                         "handles [N, K, H, W] maps and [N, K] vectors (pass a callable reduce)")
+    if how == "threshold":
+        limit = level if isinstance(level, torch.Tensor) else torch.tensor(float(level or 0.0))
+        limit = limit.to(maps.device, maps.dtype)
+        if limit.dim():
+            limit = limit.reshape(1, -1, *([1] * (maps.dim() - 2)))
+        above = (maps > limit).float()
+        return above.mean(dim=(2, 3)) if maps.dim() == 4 else above
+    if maps.dim() == 2:
+        return maps
+    if how == "mean":
+        return maps.mean(dim=(2, 3))
+    if how == "median":
+        return maps.flatten(2).median(dim=2).values
+    if how == "foreground":
+        if masks is None:
+            raise SweepError('reduce="foreground" needs the stimuli\'s masks')
+        cover = F.adaptive_avg_pool2d(masks.to(maps.dtype), maps.shape[-2:])
+        total = cover.sum(dim=(2, 3))
+        if bool((total <= 0).any()):
+            raise SweepError('reduce="foreground": a stimulus has an empty mask, so it has no '
+                             "foreground to average over; use reduce='mean' for such stimuli")
+        return (maps * cover).sum(dim=(2, 3)) / total
+    raise SweepError(f"reduce={how!r} is not one of {', '.join(REDUCTIONS)} or a callable")
+
+
+class Responses(Mapping[str, "torch.Tensor"]):
+    """The result of :func:`sweep`: layer name -> ``Tensor[N, K]`` on the CPU, with the stimuli."""
+
+    def __init__(self, data: dict[str, torch.Tensor], params: dict[str, torch.Tensor],
+                 categories: dict[str, tuple[str, ...]], reduce: str, network: str) -> None:
+        self._data = data
+        self.params = params
+        self.categories = categories
+        self.reduce = reduce
+        self.network = network
+
+    def __getitem__(self, layer: str) -> torch.Tensor:
+        if layer not in self._data:
+            raise KeyError(f"{layer!r} was not swept; swept layers: {', '.join(self._data)}")
+        return self._data[layer]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{k}: {list(v.shape)}" for k, v in self._data.items())
+        return f"Responses({self.network}, reduce={self.reduce!r}, {shapes})"
+
+    def tuning(self, parameter: str, layer: str, *, circular: float | None | str = "auto",
+               scale: str = "linear", rectify: str = "relu") -> Tuning:
+        """A :class:`~actassert.Tuning` of ``layer``'s kernels over one stimulus ``parameter``.
+
+        ``circular="auto"`` uses 360 for hue and phase, 180 for orientation, else linear.
+        Stimuli sharing a parameter value (e.g. other radii) are averaged.
+        """
+        from actassert.tuning import Tuning
+
+        if parameter not in self.params:
+            raise KeyError(f"no stimulus parameter {parameter!r}; the stimuli have "
+                           f"{', '.join(self.params)}")
+        period = CIRCULAR_PARAMETERS.get(parameter) if circular == "auto" else circular
+        return Tuning(self.params[parameter], self[layer], circular=period, scale=scale,
+                      rectify=rectify, parameter=parameter, layer=layer)
+
+
+def _progress(enabled: bool | None) -> bool:
+    if enabled is not None:
+        return enabled
+    return sys.stderr.isatty() and "PYTEST_CURRENT_TEST" not in os.environ
+
+
+def _batches(stimuli: Stimuli | Iterable[Stimuli], batch_size: int) -> Iterator[Stimuli]:
+    from actassert.stimuli import Stimuli
+
+    if isinstance(stimuli, Stimuli):
+        yield from stimuli.batches(batch_size)
+        return
+    for item in stimuli:
+        if not isinstance(item, Stimuli):
+            raise SweepError(f"stimuli must be a Stimuli or an iterable of Stimuli batches; "
+                             f"got an item of type {type(item).__name__}")
+        yield from item.batches(batch_size)
+
+
+def _pass(net: Any, stimuli: Any, layers: Sequence[str], reducers: dict[str, Reducer],
+          batch_size: int, show: bool, label: str) -> tuple[dict[str, torch.Tensor], list[Stimuli]]:
+    """One streamed pass; returns the reduced responses and the batches' parameters (no images)."""
+    import torch
+
+    from actassert.recording import record
+
+    out: dict[str, list[torch.Tensor]] = {}
+    seen: list[Stimuli] = []
+    total = len(stimuli) if hasattr(stimuli, "__len__") else None
+    done = 0
+    device = getattr(net, "device", None)
+    holder: dict[str, Any] = {}
+    hooks = {name: (lambda maps, fn=fn: fn(maps, holder["masks"])) for name, fn in reducers.items()}
+    for batch in _batches(stimuli, batch_size):
+        holder["masks"] = batch.masks if device is None else batch.masks.to(device)
+        with record(net, layers, reduce=hooks, offload="cpu", stop_early=True,
+                    register=False) as acts:
+            acts.run(batch.images)
+        for key in acts:
+            out.setdefault(key, []).append(acts[key])
+        seen.append(_parameters_only(batch))
+        done += len(batch)
+        if show:
+            of = f"/{total}" if total else ""
+            print(f"\r{label}: {done}{of} stimuli", end="", file=sys.stderr, flush=True)
+    if show:
+        print(file=sys.stderr)
+    return {k: torch.cat(v) for k, v in out.items()}, seen
+
+
+def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence[str], *,
+          reduce: str | Reducer = "mean", batch_size: int | None = None,
+          threshold: float | str | None = None, progress: bool | None = None) -> Responses:
+    """Show ``stimuli`` to ``net`` batch by batch and keep one number per kernel and stimulus.
+
+    The reduction runs inside the forward hook, so only ``[batch, K]`` per layer is kept, and the
+    forward stops once the deepest requested layer has run. Memory therefore does not grow with the
+    number of stimuli when they are given as an iterable of batches (e.g. a generator drawing
+    each batch on demand); a ``Stimuli`` already in memory is streamed in ``batch_size`` slices.
+
+    Args:
+        net: a :class:`~actassert.Network` (or an ``nn.Module`` taking the images as they are).
+        stimuli: a ``Stimuli`` or an iterable of ``Stimuli`` batches.
+        layers: names or globs, as in :func:`~actassert.record`.
+        reduce: ``"mean"``, ``"median"``, ``"foreground"``, ``"threshold"`` or a callable
+            ``(maps, masks) -> [N, K]`` (see the module docstring).
+        batch_size: stimuli per forward (default 64).
+        threshold: for ``reduce="threshold"``: an absolute level, or ``"50%"`` of each kernel's
+            maximum over the sweep (costs a second pass, so the stimuli must be re-iterable).
+        progress: print progress on stderr; default only on a terminal, never under pytest.
+
+    Returns:
+        :class:`Responses`: layer -> ``Tensor[N, K]`` on the CPU, with the stimuli's parameters.
+
+    Example:
+        >>> from actassert import load_model, stimuli
+        >>> net = load_model("resnet18", weights=None, device="cpu")
+        >>> resp = sweep(net, stimuli.hue_disc(range(0, 360, 45), size=64), ["layer1", "fc"])
+        >>> resp["layer1"].shape, resp["fc"].shape
+        (torch.Size([8, 64]), torch.Size([8, 1000]))
+    """
+    from actassert.layers import resolve_layers
+    from actassert.stimuli import Stimuli
+
+    size = 64 if batch_size is None else batch_size
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise SweepError(f"batch_size={batch_size!r} must be a positive int")
+    if not callable(reduce) and reduce not in REDUCTIONS:
+        raise SweepError(f"reduce={reduce!r} is not one of {', '.join(REDUCTIONS)} or a callable")
+    if reduce != "threshold" and threshold is not None:
+        raise SweepError(f"threshold={threshold!r} only applies to reduce='threshold'")
+    if not isinstance(stimuli, Stimuli) and (not isinstance(stimuli, Iterable)
+                                             or isinstance(stimuli, (str, bytes))):
+        raise SweepError(f"stimuli must be a Stimuli or an iterable of Stimuli; got "
+                         f"{type(stimuli).__name__}")
+    requests = resolve_layers(net, [layers] if isinstance(layers, str) else layers)
+    names = [str(r) for r in requests]
+    modules = sorted({r.name for r in requests})
+    show = _progress(progress)
+    label = f"sweep {getattr(net, 'name', type(net).__name__)}"
+    if reduce == "threshold":
+        value, relative = _parse_threshold(threshold)
+        levels: dict[str, Any] = {m: value for m in modules}
+        if relative:
+            if not isinstance(stimuli, Stimuli) and iter(stimuli) is stimuli:
+                raise SweepError('threshold="N%" needs two passes over the stimuli; pass a '
+                                 "Stimuli or a list of batches, not a one-shot generator")
+            peak = {m: _peak for m in modules}
+            maxima, _ = _pass(net, stimuli, names, peak, size, show, label + " (maxima)")
+            levels = {m: maxima[k].amax(dim=0) * value for k in maxima for m in modules
+                      if k.split("#")[0] == m}
+        reducers: dict[str, Reducer] = {
+            m: (lambda maps, masks, lv=levels[m]: reduce_maps(maps, masks, "threshold", level=lv))
+            for m in modules}
+    elif callable(reduce):
+        reducers = {m: reduce for m in modules}
+    else:
+        reducers = {m: (lambda maps, masks: reduce_maps(maps, masks, reduce)) for m in modules}
+    data, seen = _pass(net, stimuli, names, reducers, size, show, label)
+    if not seen or not data:
+        raise SweepError("no stimuli were shown: the stimuli are empty")
+    joined = Stimuli.concat(seen) if len(seen) > 1 else seen[0]
+    responses = Responses(data, joined.params, joined.categories,
+                          reduce if isinstance(reduce, str) else getattr(reduce, "__name__", "callable"),
+                          getattr(net, "name", type(net).__name__))
+    current = registry.current()
+    current.responses.append((responses.network, responses))
+    if isinstance(stimuli, Stimuli):
+        current.add_stimuli(stimuli)
+    return responses
+
+
+def _parameters_only(batch: Stimuli) -> Stimuli:
+    """A stand-in of ``batch`` with 1-pixel images, so a long sweep keeps parameters, not images."""
+    import torch
+
+    from actassert.stimuli import Stimuli
+
+    n = len(batch)
+    return Stimuli(torch.zeros(n, 3, 1, 1), torch.ones(n, 1, 1, 1, dtype=torch.bool),
+                   batch.params, batch.categories)
+
+
+def _peak(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    return maps.amax(dim=(2, 3)) if maps.dim() == 4 else maps

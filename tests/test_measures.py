@@ -1,0 +1,140 @@
+"""sweep() and the tutorial's three reductions: whole map, foreground, threshold."""
+
+import pytest
+import torch
+from torch import nn
+
+import actassert as aa
+from actassert import registry
+from actassert.measures import SweepError, reduce_maps, sweep
+from actassert.recording import record
+from actassert.stimuli import hue_disc, shapes
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    return aa.load_model("resnet18", weights=None, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def discs():
+    return hue_disc(range(0, 360, 45), size=64, radius=0.25)
+
+
+def test_sweep_equals_reducing_a_full_recording(resnet, discs):
+    resp = sweep(resnet, discs, ["layer1", "layer2.0.relu", "fc"], batch_size=3)
+    with record(resnet, ["layer1", "layer2.0.relu", "fc"]) as acts:
+        resnet(discs.images)
+    torch.testing.assert_close(resp["layer1"], acts["layer1"].mean(dim=(2, 3)))
+    torch.testing.assert_close(resp["layer2.0.relu#1"], acts["layer2.0.relu#1"].mean(dim=(2, 3)))
+    torch.testing.assert_close(resp["fc"], acts["fc"])
+    assert resp["layer1"].device.type == "cpu" and resp["layer1"].shape == (8, 64)
+    assert torch.equal(resp.params["hue"], discs.params["hue"])
+
+
+@pytest.mark.parametrize("batch_size", [1, 5, 64])
+def test_batching_does_not_change_the_result(resnet, discs, batch_size):
+    ref = sweep(resnet, discs, ["layer2"], reduce="median", batch_size=8)
+    got = sweep(resnet, discs, ["layer2"], reduce="median", batch_size=batch_size)
+    torch.testing.assert_close(got["layer2"], ref["layer2"])
+
+
+def test_median_and_threshold_by_hand():
+    maps = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4)
+    assert torch.equal(reduce_maps(maps, None, "median"), maps.flatten(2).median(2).values)
+    share = reduce_maps(maps, None, "threshold", level=20.0)
+    assert share[0, 1].item() == pytest.approx(11 / 16)  # values 16..31, above 20: 21..31
+    per_kernel = reduce_maps(maps, None, "threshold", level=torch.tensor([0.0, 100.0, 40.0]))
+    assert per_kernel[0].tolist() == [15 / 16, 0.0, 7 / 16]  # kernel 2 holds 32..47
+
+
+def test_foreground_mean_uses_the_mask_resized_by_area():
+    maps = torch.zeros(1, 1, 4, 4)
+    maps[0, 0, :2, :2] = 1.0          # the map is 1 exactly where the stimulus is
+    masks = torch.zeros(1, 1, 8, 8, dtype=torch.bool)
+    masks[0, 0, :4, :4] = True
+    assert reduce_maps(maps, masks, "foreground").item() == pytest.approx(1.0)
+    assert reduce_maps(maps, masks, "mean").item() == pytest.approx(0.25)
+    half = torch.zeros(1, 1, 8, 8, dtype=torch.bool)
+    half[0, 0, :4, :2] = True          # covers half of each of the top-left cells' patches
+    assert reduce_maps(maps, half, "foreground").item() == pytest.approx(1.0)
+    with pytest.raises(SweepError, match="empty mask"):
+        reduce_maps(maps, torch.zeros_like(masks), "foreground")
+
+
+def test_relative_threshold_uses_each_kernels_maximum_over_the_sweep(resnet, discs):
+    resp = sweep(resnet, discs, ["layer1"], reduce="threshold", threshold="100%")
+    with record(resnet, ["layer1"]) as acts:
+        resnet(discs.images)
+    peak = acts["layer1"].amax(dim=(0, 2, 3))
+    assert torch.all(resp["layer1"] == 0)  # nothing lies above the maximum itself
+    half = sweep(resnet, discs, ["layer1"], reduce="threshold", threshold="50%", batch_size=3)
+    expected = (acts["layer1"] > 0.5 * peak.view(1, -1, 1, 1)).float().mean(dim=(2, 3))
+    torch.testing.assert_close(half["layer1"], expected)
+
+
+def test_streamed_batches_and_custom_reduction(resnet):
+    batches = (hue_disc([h, h + 30], size=32) for h in range(0, 360, 60))
+    resp = sweep(resnet, batches, "layer3", reduce=lambda maps, masks: maps.amax(dim=(2, 3)))
+    assert resp["layer3"].shape == (12, 256)
+    assert resp.params["hue"].tolist() == [float(h) for h in range(0, 360, 30)]
+
+
+def test_sweep_stops_after_the_deepest_layer(resnet, discs):
+    calls = []
+    handle = resnet.module.fc.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        sweep(resnet, discs, ["layer1"])
+    finally:
+        handle.remove()
+    assert calls == []
+
+
+def test_sweep_registers_responses_and_stimuli(resnet, discs):
+    registry.begin()
+    resp = sweep(resnet, discs, ["layer1"])
+    assert registry.current().responses[-1][1] is resp
+    assert registry.current().stimuli[-1] is discs
+
+
+def test_responses_make_tunings(resnet):
+    s = hue_disc(range(0, 360, 30), size=32, radius=[0.2, 0.3])
+    resp = sweep(resnet, s, ["layer1"])
+    tuning = resp.tuning("hue", "layer1")
+    assert tuning.circular == 360 and tuning.values.numel() == 12 and tuning.layer == "layer1"
+    size = sweep(resnet, shapes("square", [4, 8, 16], size=32), ["layer1"])
+    assert size.tuning("size", "layer1", scale="log").circular is None
+    with pytest.raises(KeyError, match="no stimulus parameter 'colour'"):
+        resp.tuning("colour", "layer1")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(reduce="max"), "reduce='max' is not one of"),
+    (dict(reduce="threshold"), "needs threshold"),
+    (dict(reduce="threshold", threshold="half"), "percentage"),
+    (dict(reduce="threshold", threshold="150%"), "between 0% and 100%"),
+    (dict(reduce="mean", threshold=0.5), "only applies"),
+    (dict(batch_size=0), "batch_size=0"),
+])
+def test_bad_arguments_name_themselves(resnet, discs, kwargs, message):
+    with pytest.raises(SweepError, match=message):
+        sweep(resnet, discs, ["layer1"], **kwargs)
+
+
+def test_relative_threshold_refuses_one_shot_generators(resnet):
+    once = (hue_disc([h], size=32) for h in (0, 90))
+    with pytest.raises(SweepError, match="two passes"):
+        sweep(resnet, once, ["layer1"], reduce="threshold", threshold="50%")
+
+
+def test_stimuli_must_be_stimuli(resnet):
+    with pytest.raises(SweepError, match="iterable of Stimuli"):
+        sweep(resnet, torch.rand(2, 3, 32, 32), ["layer1"])
+    with pytest.raises(SweepError, match="got str"):
+        sweep(resnet, "images/", ["layer1"])
+
+
+def test_plain_module_sweeps_too():
+    net = nn.Sequential(nn.Conv2d(3, 2, 1), nn.ReLU())
+    resp = sweep(net, hue_disc([0, 120, 240], size=16), ["0"], reduce="foreground")
+    assert resp["0"].shape == (3, 2)
