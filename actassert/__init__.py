@@ -20,19 +20,38 @@ _LAZY = {
     "LayerNotFoundError": "actassert.errors",
     "ModelNotFoundError": "actassert.errors",
     "WeightsUnavailableError": "actassert.errors",
+    "Stimuli": "actassert.stimuli",
+    "sweep": "actassert.measures",
+    "Responses": "actassert.measures",
+    "Tuning": "actassert.tuning",
+    "assert_shape": "actassert.assertions",
+    "assert_selective": "actassert.assertions",
+    "assert_not_selective": "actassert.assertions",
+    "assert_prefers": "actassert.assertions",
+    "assert_more_selective": "actassert.assertions",
+    "assert_eval_mode": "actassert.assertions",
+    "assert_deterministic": "actassert.assertions",
 }
-_SUBMODULES = {"stimuli", "errors", "models", "recording", "layers"}
+_SUBMODULES = {"stimuli", "errors", "models", "recording", "layers", "measures", "tuning",
+               "assertions"}
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
 
 if TYPE_CHECKING:
-    from actassert import errors, layers, models, recording, stimuli
+    from actassert import assertions, errors, layers, measures, models, recording, stimuli, tuning
+    from actassert.assertions import (
+        assert_deterministic, assert_eval_mode, assert_more_selective, assert_not_selective,
+        assert_prefers, assert_selective, assert_shape,
+    )
     from actassert.errors import (
         ActAssertError, LayerNotFoundError, ModelNotFoundError, WeightsUnavailableError,
     )
     from actassert.layers import list_layers
+    from actassert.measures import Responses, sweep
     from actassert.models import Network, load_model
     from actassert.recording import Activations, record
+    from actassert.stimuli import Stimuli
+    from actassert.tuning import Tuning
 
 
 def __getattr__(name: str) -> Any:

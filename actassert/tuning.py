@@ -11,9 +11,13 @@ from torch import Tensor
 
 from actassert.errors import ActAssertError
 
-__all__ = ["SILENT_RTOL", "Tuning", "TuningError"]
+__all__ = ["LAYER_SILENT_SHARE", "SILENT_RTOL", "Tuning", "TuningError"]
 
 SILENT_RTOL = 1e-6
+#: A kernel whose rectified peak is below this share of the layer's median rectified peak is
+#: silent too: a curve of a few ten-thousandths on a layer that answers in units is noise, and
+#: its circular variance would otherwise call it perfectly selective.
+LAYER_SILENT_SHARE = 0.01
 """A kernel is silent when its rectified peak is at most this share of its largest |response|."""
 
 _SAME_RTOL = 1e-9  # values closer than this (relative) are one point of the sweep
@@ -153,14 +157,18 @@ class Tuning:
         """Kernels with no positive response after rectification, ``BoolTensor[K]``.
 
         With ``rectify="relu"`` these never respond above 0; with ``"shift"`` their curve is flat.
-        Their selectivity index is 0 and they never count as selective.
+        A kernel whose rectified peak is under ``LAYER_SILENT_SHARE`` (1%) of the median rectified
+        peak of the kernels in this tuning is silent too (a barely-responding kernel's index is
+        noise). Their selectivity index is 0 and they never count as selective.
 
         Example:
             >>> Tuning([0, 1, 2], -torch.ones(3, 2)).silent().tolist()
             [True, True]
         """
         scale = self.curves.abs().amax(dim=0)
-        return self.rectified().amax(dim=0) <= SILENT_RTOL * scale
+        peak = self.rectified().amax(dim=0)
+        floor = LAYER_SILENT_SHARE * peak.median() if peak.numel() > 1 else 0.0
+        return (peak <= SILENT_RTOL * scale) | (peak < floor)
 
     def preferred(self) -> Tensor:
         """The value at each kernel's peak of the mean curve, ``Tensor[K]``.

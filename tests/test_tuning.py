@@ -307,3 +307,13 @@ def test_log_scale_distances_are_octaves() -> None:
     tun = Tuning(freqs, torch.ones(5, 1), scale="log", parameter="sf")
     assert float(tun.distance(1.0, 4.0)) == pytest.approx(2.0)
     assert tun.describe_sweep() == "sf 0.5..8 (log scale), 5 values, 5 stimuli"
+
+
+def test_barely_responding_kernel_is_silent_not_perfectly_selective():
+    # kernel 0 answers in units; kernel 1 peaks at 1e-4 at one hue and is negative elsewhere
+    hues = torch.arange(0.0, 360.0, 30.0)
+    curves = torch.stack([1.0 + torch.cos(torch.deg2rad(hues)), -torch.ones(12)], dim=1)
+    curves[3, 1] = 1e-4
+    tuning = Tuning(hues, curves, circular=360)
+    assert tuning.silent().tolist() == [False, True]
+    assert tuning.selectivity()[1].item() == 0.0
