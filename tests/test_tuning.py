@@ -310,10 +310,13 @@ def test_log_scale_distances_are_octaves() -> None:
 
 
 def test_barely_responding_kernel_is_silent_not_perfectly_selective():
-    # kernel 0 answers in units; kernel 1 peaks at 1e-4 at one hue and is negative elsewhere
+    # kernels 0-3 answer in units; kernel 4 peaks at 1e-4 at one hue and is negative elsewhere
     hues = torch.arange(0.0, 360.0, 30.0)
-    curves = torch.stack([1.0 + torch.cos(torch.deg2rad(hues)), -torch.ones(12)], dim=1)
-    curves[3, 1] = 1e-4
+    tuned = 1.0 + torch.cos(torch.deg2rad(hues))
+    curves = torch.stack([tuned, tuned, tuned, tuned, -torch.ones(12)], dim=1)
+    curves[3, 4] = 1e-4
     tuning = Tuning(hues, curves, circular=360)
-    assert tuning.silent().tolist() == [False, True]
-    assert tuning.selectivity()[1].item() == 0.0
+    assert tuning.silent().tolist() == [False, False, False, False, True]
+    assert tuning.selectivity()[4].item() == 0.0
+    alone = Tuning(hues, curves[:, 4:], circular=360)  # no layer to compare with: not silent
+    assert alone.selectivity()[0].item() > 0.99
