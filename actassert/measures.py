@@ -111,12 +111,15 @@ class Responses(Mapping[str, "torch.Tensor"]):
     """The result of :func:`sweep`: layer name -> ``Tensor[N, K]`` on the CPU, with the stimuli."""
 
     def __init__(self, data: dict[str, torch.Tensor], params: dict[str, torch.Tensor],
-                 categories: dict[str, tuple[str, ...]], reduce: str, network: str) -> None:
+                 categories: dict[str, tuple[str, ...]], reduce: str, network: str,
+                 net: Any = None, layers: Sequence[str] = ()) -> None:
         self._data = data
         self.params = params
         self.categories = categories
         self.reduce = reduce
         self.network = network
+        self.net = net  # kept so a failure report can redraw one stimulus' maps
+        self.layers = tuple(layers)
 
     def __getitem__(self, layer: str) -> torch.Tensor:
         if layer not in self._data:
@@ -274,7 +277,7 @@ def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence
     joined = Stimuli.concat(seen) if len(seen) > 1 else seen[0]
     responses = Responses(data, joined.params, joined.categories,
                           reduce if isinstance(reduce, str) else getattr(reduce, "__name__", "callable"),
-                          getattr(net, "name", type(net).__name__))
+                          getattr(net, "name", type(net).__name__), net=net, layers=names)
     current = registry.current()
     current.responses.append((responses.network, responses))
     if isinstance(stimuli, Stimuli):

@@ -25,6 +25,47 @@ if TYPE_CHECKING:
     from actassert.recording import Activations
 
 settings_key = pytest.StashKey[Settings]()
+ARTEFACT_PROPERTY = "actassert_artefact"
+REPORT_SECTION = "actassert artefacts"
+
+
+class _Summary:
+    """Counts artefacts from test reports (so xdist workers' tests count too), writes the gallery
+    and the ``actassert`` terminal-summary section. Registered once per run by ``pytest_configure``.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.tests: dict[str, set[str]] = {}
+        self.failed: set[str] = set()
+        self.gallery: Any = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        files = [value for name, value in report.user_properties if name == ARTEFACT_PROPERTY]
+        if files:
+            self.tests.setdefault(report.nodeid, set()).update(files)
+            if report.failed:
+                self.failed.add(report.nodeid)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(self.config, "workerinput"):
+            return
+        from actassert.artefacts import write_gallery
+
+        self.gallery = write_gallery(get_settings(self.config).results_dir)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.tests:
+            return
+        files = sum(len(f) for f in self.tests.values())
+        terminalreporter.section("actassert")
+        tests = "test" if len(self.tests) == 1 else "tests"
+        terminalreporter.line(f"{len(self.tests)} {tests} left {files} figures "
+                              f"({len(self.failed)} failed) in {get_settings(self.config).results_dir}")
+        if self.gallery is not None:
+            terminalreporter.line(f"gallery: {self.gallery}")
+        terminalreporter.line(f"Fix: open the gallery; {OPTION_DUMP}=none turns figures off.")
+
 _previous_weights_key = pytest.StashKey[Any]()
 
 
@@ -73,6 +114,11 @@ def pytest_configure(config: pytest.Config) -> None:
         except ValueError as exc:
             raise pytest.UsageError(f"actassert: {OPTION_DEVICE}: {exc}") from None
     config.stash[settings_key] = settings
+    config.pluginmanager.register(_Summary(config), "actassert-summary")
+    if not hasattr(config, "workerinput"):  # the xdist controller or a plain run
+        from actassert.artefacts import clean_results
+
+        clean_results(settings.results_dir)
     from actassert import weightfiles
 
     config.stash[_previous_weights_key] = weightfiles.configure(
@@ -198,17 +244,48 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         registry.end()
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
-    report = yield
+def _weights_skip(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
+    """Turn a missing-weights failure into a skip, unless weights are required."""
     excinfo = call.excinfo
     if (excinfo is not None and excinfo.errisinstance(WeightsUnavailableError)
             and not get_settings(item.config).require_weights and report.outcome == "failed"):
         report.outcome = "skipped"
-        path, line, _ = item.location
-        reason = excinfo.value.summary
+        _, line, _ = item.location
         report.longrepr = (str(item.path), (line or 0) + 1,
-                           f"Skipped: {reason} (use {OPTION_REQUIRE_WEIGHTS} to fail instead)")
+                           f"Skipped: {excinfo.value.summary} "
+                           f"(use {OPTION_REQUIRE_WEIGHTS} to fail instead)")
+
+
+def _dump(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Write the artefacts of a test that recorded something, per ``--actassert-dump``."""
+    settings = get_settings(item.config)
+    wanted = settings.dump == "all" or (settings.dump == "failed" and report.failed)
+    record = registry.current()
+    if not wanted or record.is_empty() or settings.max_images == 0:
+        return
+    from actassert.artefacts import safe_name, write_artefacts, write_meta
+
+    folder = settings.results_dir / safe_name(item.nodeid)
+    written = write_artefacts(record, folder, max_images=settings.max_images)
+    message = "\n".join(report.longreprtext.splitlines()[-40:]) if report.failed else ""
+    write_meta(folder, item.nodeid, report.outcome, message, written.files)
+    lines = [str(p) for p in written.files]
+    if written.skipped:
+        lines.append(f"({written.skipped} more figures not written: cap of {settings.max_images} "
+                     f"per test, raise it with {OPTION_MAX_IMAGES})")
+    lines += [f"could not draw {p}" for p in written.problems]
+    report.sections.append((REPORT_SECTION, "\n".join(lines) or f"nothing drawable in {folder}"))
+    properties = [(ARTEFACT_PROPERTY, str(p)) for p in written.files]
+    report.user_properties.extend(properties)
+    item.user_properties.extend(properties)  # JUnit XML reads them from the teardown report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    report = yield
+    _weights_skip(item, call, report)
+    if call.when == "call" or (report.failed and call.when == "setup"):
+        _dump(item, report)
     return report
 
 

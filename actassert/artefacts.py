@@ -1,0 +1,245 @@
+"""Failure artefacts: the results folder of a test, the figures written into it, and the gallery."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actassert.registry import TestRecord
+
+__all__ = ["safe_name", "Artefacts", "write_artefacts", "write_gallery", "clean_results",
+           "META_FILE", "GALLERY_FILE"]
+
+META_FILE = "actassert.json"
+GALLERY_FILE = "index.html"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
+
+
+def safe_name(nodeid: str, *, limit: int = 96) -> str:
+    """A unique, file-system-safe folder name for a test node id.
+
+    Every character outside ``A-Za-z0-9._=+-`` becomes ``-`` (runs collapsed), the result is cut
+    to ``limit`` characters, and 8 hex digits of the node id's sha1 are appended, so two node ids
+    never share a folder even when they differ only in characters that were replaced.
+
+    Example:
+        >>> safe_name("tests/test_x.py::test_x[resnet50-layer1.0.conv2]")
+        'tests-test_x.py-test_x-resnet50-layer1.0.conv2-812563db'
+    """
+    readable = _UNSAFE.sub("-", nodeid).strip("-.") or "test"
+    digest = hashlib.sha1(nodeid.encode("utf-8")).hexdigest()[:8]
+    return f"{readable[:limit].rstrip('-.')}-{digest}"
+
+
+def _slug(text: str) -> str:
+    return _UNSAFE.sub("-", text).strip("-.")[:60] or "x"
+
+
+@dataclass
+class Artefacts:
+    """What was written for one test: the files, and what the cap left out."""
+
+    folder: Path
+    files: list[Path] = field(default_factory=list)
+    skipped: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+class _Writer:
+    """Writes figures into one folder until the per-test cap is reached."""
+
+    def __init__(self, folder: Path, cap: int) -> None:
+        self.out = Artefacts(folder)
+        self.cap = cap
+        self.names: set[str] = set()
+
+    def room(self) -> bool:
+        if len(self.out.files) < self.cap:
+            return True
+        self.out.skipped += 1
+        return False
+
+    def save(self, name: str, draw: Any) -> None:
+        if not self.room():
+            return
+        base, n = name, 1
+        while name in self.names:
+            n += 1
+            name = base.replace(".png", f"-{n}.png")
+        self.names.add(name)
+        path = self.out.folder / name
+        try:
+            draw(path)
+        except Exception as exc:  # a figure that cannot be drawn must not hide the test's failure
+            self.out.problems.append(f"{name}: {type(exc).__name__}: {exc}")
+            return
+        self.out.files.append(path)
+
+
+def _focus(record: TestRecord, stimuli: Any) -> int:
+    """The stimulus to draw kernel grids for: the one an assertion named, else the first.
+
+    A tuning assertion names kernels; the stimulus shown is then the one at the first named
+    kernel's preferred value.
+    """
+    if record.focus is not None:
+        return record.focus
+    for tuning in record.tunings:
+        if getattr(tuning, "focus", None) and stimuli is not None \
+                and tuning.parameter in stimuli.params:
+            import torch
+
+            ids = tuning.kernel_ids.tolist()
+            position = ids.index(tuning.focus[0]) if tuning.focus[0] in ids else 0
+            value = float(tuning.preferred()[position])
+            column = stimuli.params[tuning.parameter].double()
+            if tuning.circular:
+                gap = torch.remainder(column - value, tuning.circular)
+                gap = torch.minimum(gap, tuning.circular - gap)
+            else:
+                gap = (column - value).abs()
+            return int(gap.argmin())
+    return 0
+
+
+def _unnormalise(images: Any, model: Any) -> Any:
+    mean, std = getattr(model, "mean", None), getattr(model, "std", None)
+    if mean is None or std is None:
+        return images
+    import torch
+
+    m = torch.tensor(mean, device=images.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, device=images.device).view(1, -1, 1, 1)
+    return (images * s + m).clamp(0, 1)
+
+
+def write_artefacts(record: TestRecord, folder: Path, *, max_images: int = 16) -> Artefacts:
+    """Draw what ``record`` holds into ``folder``: tuning plots, kernel grids, stimulus strips.
+
+    Order of priority under the cap ``max_images``: tuning plots of the assertions' tunings, the
+    stimuli shown, then kernel grids (one per recorded layer, for the focus stimulus; for a sweep,
+    the maps are recorded again for that one stimulus).
+    """
+    from actassert import drawing
+
+    folder.mkdir(parents=True, exist_ok=True)
+    writer = _Writer(folder, max_images)
+    stimuli = record.stimuli[-1] if record.stimuli else None
+    focus = _focus(record, stimuli)
+    for tuning in record.tunings:
+        name = f"tuning-{_slug(tuning.layer or 'layer')}-{_slug(tuning.parameter)}.png"
+        writer.save(name, lambda p, t=tuning: drawing.tuning_plot(t, path=p))
+    for index, shown in enumerate(record.stimuli):
+        n = len(shown)
+        mark = min(focus, n - 1)
+        writer.save(f"stimuli-{index}.png", lambda p, s=shown, m=mark: drawing.stimulus_strip(
+            s.images, labels=[s.label(i) for i in range(len(s))], highlight=m, path=p))
+    for label, acts in record.activations:
+        if acts.inputs and not record.stimuli:
+            images = _unnormalise(acts.inputs[0], acts.model)
+            writer.save(f"input-{_slug(label)}.png", lambda p, x=images: drawing.stimulus_strip(
+                x, highlight=min(focus, len(x) - 1), path=p))
+        for key in list(acts):
+            value = acts[key]
+            if value.dim() not in (2, 4) or value.shape[0] == 0:
+                continue
+            i = min(focus, value.shape[0] - 1)
+            title = f"{label} {key}, image {i}"
+            writer.save(f"grid-{_slug(label)}-{_slug(key)}.png",
+                        lambda p, v=value[i], t=title: drawing.kernel_grid(v, title=t, path=p))
+    for label, responses in record.responses:
+        net, layers = getattr(responses, "net", None), getattr(responses, "layers", ())
+        if net is None or stimuli is None or not layers or not writer.room():
+            continue
+        _regrid(writer, net, layers, stimuli, min(focus, len(stimuli) - 1), label)
+    return writer.out
+
+
+def _regrid(writer: _Writer, net: Any, layers: Any, stimuli: Any, index: int, label: str) -> None:
+    """Record the swept layers again for one stimulus and draw their kernel grids."""
+    from actassert import drawing
+    from actassert.recording import record
+
+    one = stimuli[index]
+    with record(net, list(layers), register=False, keep_inputs=False) as acts:
+        acts.run(one.images)
+    for key in list(acts):
+        value = acts[key]
+        if value.dim() in (2, 4):
+            title = f"{label} {key}, stimulus {index}: {stimuli.label(index)}"
+            writer.save(f"grid-{_slug(label)}-{_slug(key)}.png",
+                        lambda p, v=value[0], t=title: drawing.kernel_grid(v, title=t, path=p))
+
+
+def write_meta(folder: Path, nodeid: str, outcome: str, message: str, files: list[Path]) -> None:
+    """The folder's index card, read back by the gallery (also across xdist workers)."""
+    data = {"nodeid": nodeid, "outcome": outcome, "message": message,
+            "files": [f.name for f in files]}
+    (folder / META_FILE).write_text(json.dumps(data, indent=1), encoding="utf-8")
+
+
+def clean_results(root: Path) -> None:
+    """Remove the test folders a previous run left (only folders actassert wrote) and the gallery."""
+    if not root.is_dir():
+        return
+    for child in root.iterdir():
+        if child.is_dir() and (child / META_FILE).is_file():
+            shutil.rmtree(child, ignore_errors=True)
+    (root / GALLERY_FILE).unlink(missing_ok=True)
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>actassert: {title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5rem; background: #fafafa; color: #222; }}
+h1 {{ font-size: 1.4rem; }} h2 {{ font-size: 1.05rem; margin: 0 0 .4rem; word-break: break-all; }}
+section {{ background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 1rem;
+  margin-bottom: 1.2rem; }}
+.failed h2 {{ color: #b00020; }} .passed h2 {{ color: #1b5e20; }}
+pre {{ background: #f3f3f3; padding: .5rem; overflow-x: auto; font-size: .8rem; }}
+figure {{ display: inline-block; margin: .3rem; vertical-align: top; }}
+figure img {{ max-width: 360px; max-height: 260px; border: 1px solid #ccc; background: #fff; }}
+figcaption {{ font-size: .75rem; color: #555; }}
+</style></head><body>
+<h1>actassert: {title}</h1>
+<p>{summary}</p>
+{sections}
+</body></html>
+"""
+
+
+def write_gallery(root: Path) -> Path | None:
+    """Write ``root/index.html`` listing every test folder (from their index cards); None if none."""
+    cards = []
+    for meta in sorted(root.glob(f"*/{META_FILE}")):
+        try:
+            cards.append((meta.parent, json.loads(meta.read_text(encoding="utf-8"))))
+        except (OSError, ValueError):
+            continue
+    if not cards:
+        return None
+    cards.sort(key=lambda c: c[1].get("nodeid", ""))
+    parts = []
+    for folder, card in cards:
+        figures = "".join(
+            f'<figure><a href="{html.escape(folder.name)}/{html.escape(f)}">'
+            f'<img src="{html.escape(folder.name)}/{html.escape(f)}" alt="{html.escape(f)}"></a>'
+            f"<figcaption>{html.escape(f)}</figcaption></figure>"
+            for f in card.get("files", []))
+        outcome = html.escape(card.get("outcome", ""))
+        parts.append(f'<section class="{outcome}"><h2>{html.escape(card.get("nodeid", ""))} '
+                     f"({outcome})</h2><pre>{html.escape(card.get('message', ''))}</pre>"
+                     f"{figures}</section>")
+    failed = sum(1 for _, c in cards if c.get("outcome") == "failed")
+    files = sum(len(c.get("files", [])) for _, c in cards)
+    summary = f"{len(cards)} tests with artefacts ({failed} failed), {files} figures."
+    page = _PAGE.format(title="failure gallery", summary=summary, sections="\n".join(parts))
+    target = root / GALLERY_FILE
+    target.write_text(page, encoding="utf-8")
+    return target
