@@ -29,6 +29,7 @@ _LAZY = {
     "assert_not_selective": "actassert.assertions",
     "assert_prefers": "actassert.assertions",
     "assert_more_selective": "actassert.assertions",
+    "assert_prefers_larger": "actassert.assertions",
     "assert_eval_mode": "actassert.assertions",
     "assert_deterministic": "actassert.assertions",
 }
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from actassert import assertions, errors, layers, measures, models, recording, stimuli, tuning
     from actassert.assertions import (
         assert_deterministic, assert_eval_mode, assert_more_selective, assert_not_selective,
-        assert_prefers, assert_selective, assert_shape,
+        assert_prefers, assert_prefers_larger, assert_selective, assert_shape,
     )
     from actassert.errors import (
         ActAssertError, LayerNotFoundError, ModelNotFoundError, WeightsUnavailableError,

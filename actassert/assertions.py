@@ -14,7 +14,7 @@ from actassert.tuning import KernelSelection, Tuning, TuningError, _check_fracti
 
 __all__ = [  # noqa: RUF022 (grouped: tuning checks, then generic ones)
     "assert_selective", "assert_not_selective", "assert_prefers", "assert_more_selective",
-    "assert_shape", "assert_eval_mode", "assert_deterministic",
+    "assert_prefers_larger", "assert_shape", "assert_eval_mode", "assert_deterministic",
 ]
 
 MAX_LISTED = 8
@@ -278,6 +278,58 @@ def assert_more_selective(early: Tuning, late: Tuning, *, by: str = "fraction",
           [*table, f"Index: {early.describe_index(method)}"],
           f"check that early and late are in the right order, lower margin or change min_index; "
           f"sweeps: {early.describe_sweep()} / {late.describe_sweep()}")
+
+
+def _typical_preference(t: Tuning, min_index: float | None) -> tuple[float, int]:
+    """Median preferred value of the selective (or all non-silent) kernels, and how many."""
+    pref, index, silent = t.preferred(), t.selectivity(), t.silent()
+    keep = ~silent if min_index is None else (index >= min_index) & ~silent
+    if not bool(keep.any()):
+        return float("nan"), 0
+    chosen = pref[keep]
+    if t.scale == "log":
+        return float(chosen.log().median().exp()), int(keep.sum())
+    return float(chosen.median()), int(keep.sum())
+
+
+def assert_prefers_larger(early: Tuning, late: Tuning, *, min_index: float | None = None,
+                          factor: float = 1.0) -> None:
+    """Assert that ``late``'s kernels prefer larger values than ``early``'s (e.g. sizes grow with depth).
+
+    Compares the median preferred value of each layer's kernels (those with selectivity index
+    >= ``min_index`` when given, else every non-silent kernel; on a log scale the median is taken
+    of the logarithms): late >= factor * early. Not for circular parameters.
+
+    Example:
+        >>> assert_prefers_larger(resp.tuning("size", "features.2.conv.0", scale="log"),
+        ...                       resp.tuning("size", "features.11.conv.1", scale="log"),
+        ...                       min_index=0.3, factor=2)  # doctest: +SKIP
+    """
+    __tracebackhide__ = True
+    registry.current().add_tuning(early)
+    registry.current().add_tuning(late)
+    if early.circular or late.circular:
+        raise TuningError("assert_prefers_larger compares linear parameters (size, spatial "
+                          f"frequency); {early.parameter!r} is circular")
+    if early.parameter != late.parameter:
+        raise TuningError(f"cannot compare parameter {early.parameter!r} with {late.parameter!r}")
+    if factor <= 0 or not math.isfinite(factor):
+        raise TuningError(f"factor={factor!r} must be a positive number")
+    a, na = _typical_preference(early, min_index)
+    b, nb = _typical_preference(late, min_index)
+    if na and nb and b >= factor * a:
+        return
+    which = "every non-silent kernel" if min_index is None else \
+        f"kernels with selectivity index >= {_thr(min_index)}"
+    ea, la = _name(early), _name(late)
+    _fail(f"{early.parameter} preference comparison failed for layers {ea} (early) and {la} "
+          f"(late)",
+          f"median preferred {early.parameter} in {la} >= {factor:g} x the one in {ea}",
+          f"{ea} {a:.4g} ({na} of {early.kernels} kernels) vs {la} {b:.4g} "
+          f"({nb} of {late.kernels} kernels)",
+          [f"Kernels counted: {which}", f"Sweep: {early.describe_sweep()}"],
+          "check the layer order and the sweep's range (a preference at the sweep's edge is "
+          "only a bound), lower factor, or lower min_index")
 
 
 def _name(t: Tuning) -> str:

@@ -16,6 +16,7 @@ from actassert.assertions import (
     assert_more_selective,
     assert_not_selective,
     assert_prefers,
+    assert_prefers_larger,
     assert_selective,
     assert_shape,
 )
@@ -363,3 +364,29 @@ def test_deterministic_reports_shape_changes_and_bad_runs() -> None:
         assert_deterministic(lambda: torch.zeros(1), runs=1)
     with pytest.raises(TypeError, match="got str"):
         assert_deterministic(lambda: "x")
+
+
+# -- assert_prefers_larger ---------------------------------------------------------------------
+
+def _size_tuning(peaks, layer):
+    sizes = torch.tensor([4.0, 8, 16, 32, 64, 128])
+    curves = torch.stack([torch.exp(-((sizes.log2() - math.log2(p)) ** 2)) for p in peaks], 1)
+    return Tuning(sizes, curves, scale="log", parameter="size", layer=layer)
+
+
+def test_prefers_larger_passes_and_fails_with_the_medians():
+    early = _size_tuning([8, 8, 16], "conv1")
+    late = _size_tuning([32, 64, 32], "layer4")
+    assert_prefers_larger(early, late, factor=2)
+    with pytest.raises(AssertionError) as info:
+        assert_prefers_larger(late, early)
+    lines = str(info.value).splitlines()
+    assert lines[0] == "size preference comparison failed for layers 'layer4' (early) and 'conv1' (late)"
+    assert lines[2].startswith("Obtained: 'layer4' 32 (3 of 3 kernels) vs 'conv1' 8 (3 of 3")
+    assert lines[-1].startswith("Fix: ")
+
+
+def test_prefers_larger_refuses_circular_parameters():
+    hue = Tuning(torch.arange(0.0, 360, 60), torch.rand(6, 2), circular=360, parameter="hue")
+    with pytest.raises(TuningError, match="circular"):
+        assert_prefers_larger(hue, hue)

@@ -6,7 +6,7 @@ EXPECTED = {
     "Activations", "ActAssertError", "LayerNotFoundError", "ModelNotFoundError", "Network",
     "Responses", "Stimuli", "Tuning", "WeightsUnavailableError", "__version__",
     "assert_deterministic", "assert_eval_mode", "assert_more_selective", "assert_not_selective",
-    "assert_prefers", "assert_selective", "assert_shape", "assertions", "errors", "layers",
+    "assert_prefers", "assert_prefers_larger", "assert_selective", "assert_shape", "assertions", "errors", "layers",
     "list_layers", "load_model", "measures", "models", "record", "recording", "stimuli", "sweep",
     "tuning",
 }
