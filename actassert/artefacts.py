@@ -206,10 +206,28 @@ pre {{ background: #f3f3f3; padding: .5rem; overflow-x: auto; font-size: .8rem; 
 figure {{ display: inline-block; margin: .3rem; vertical-align: top; }}
 figure img {{ max-width: 360px; max-height: 260px; border: 1px solid #ccc; background: #fff; }}
 figcaption {{ font-size: .75rem; color: #555; }}
-</style></head><body>
+.missing {{ display: inline-block; padding: 2rem 1rem; border: 1px dashed #b00020; color: #b00020; }}
+</style></head><body data-loaded="0" data-missing="0">
 <h1>actassert: {title}</h1>
 <p>{summary}</p>
 {sections}
+<script>
+// Count the figures the browser could show; a file that is gone is named instead of a broken icon.
+for (const img of document.querySelectorAll("figure img")) {{
+  const done = (ok) => {{
+    const key = ok ? "loaded" : "missing";
+    document.body.dataset[key] = Number(document.body.dataset[key]) + 1;
+    if (!ok) {{
+      const note = document.createElement("span");
+      note.className = "missing";
+      note.textContent = "missing file: " + img.alt;
+      img.replaceWith(note);
+    }}
+  }};
+  if (img.complete) done(img.naturalWidth > 0);
+  else {{ img.onload = () => done(true); img.onerror = () => done(false); }}
+}}
+</script>
 </body></html>
 """
 
