@@ -175,32 +175,30 @@ def _batches(stimuli: Stimuli | Iterable[Stimuli], batch_size: int) -> Iterator[
 def _pass(net: Any, stimuli: Any, layers: Sequence[str], reducers: dict[str, Reducer],
           batch_size: int, show: bool, label: str) -> tuple[dict[str, torch.Tensor], list[Stimuli]]:
     """One streamed pass; returns the reduced responses and the batches' parameters (no images)."""
-    import torch
-
+    from actassert._memory import release_freed_memory
     from actassert.recording import record
 
-    out: dict[str, list[torch.Tensor]] = {}
     seen: list[Stimuli] = []
     total = len(stimuli) if hasattr(stimuli, "__len__") else None
     done = 0
     device = getattr(net, "device", None)
     holder: dict[str, Any] = {}
     hooks = {name: (lambda maps, fn=fn: fn(maps, holder["masks"])) for name, fn in reducers.items()}
-    for batch in _batches(stimuli, batch_size):
-        holder["masks"] = batch.masks if device is None else batch.masks.to(device)
-        with record(net, layers, reduce=hooks, offload="cpu", stop_early=True,
-                    register=False) as acts:
+    with record(net, layers, reduce=hooks, offload="cpu", stop_early=True,
+                register=False, keep_inputs=False) as acts:
+        for batch in _batches(stimuli, batch_size):
+            if seen:  # the previous batch's images and maps are free now
+                release_freed_memory()
+            holder["masks"] = batch.masks if device is None else batch.masks.to(device)
             acts.run(batch.images)
-        for key in acts:
-            out.setdefault(key, []).append(acts[key])
-        seen.append(_parameters_only(batch))
-        done += len(batch)
-        if show:
-            of = f"/{total}" if total else ""
-            print(f"\r{label}: {done}{of} stimuli", end="", file=sys.stderr, flush=True)
+            seen.append(_parameters_only(batch))
+            done += len(batch)
+            if show:
+                of = f"/{total}" if total else ""
+                print(f"\r{label}: {done}{of} stimuli", end="", file=sys.stderr, flush=True)
     if show:
         print(file=sys.stderr)
-    return {k: torch.cat(v) for k, v in out.items()}, seen
+    return {key: acts[key] for key in acts}, seen
 
 
 def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence[str], *,

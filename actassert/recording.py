@@ -49,10 +49,12 @@ class Activations(Mapping[str, "torch.Tensor"]):
         self._calls: dict[str, int] = {}
         self._max_calls: dict[str, int] = {}
         self._cache: dict[str, torch.Tensor] = {}
+        self._stop: _EarlyStop | None = None
+        self._probing = False
 
     # --- filled by the hooks -----------------------------------------------------------------
     def _begin_forward(self) -> None:
-        self.forwards += 1
+        self.forwards += 0 if self._probing else 1
         self._calls = {}
 
     def _next_call(self, name: str) -> int:
@@ -112,10 +114,20 @@ class Activations(Mapping[str, "torch.Tensor"]):
     def run(self, images: torch.Tensor) -> Any:
         """Call the recorded model on ``images`` (through ``Network`` preprocessing if it is one).
 
+        With ``stop_early``, the first call first runs one image to the end, unrecorded, to count
+        the requested modules' calls, so even the first batch stops early.
+
         Returns the model's output, or ``None`` when ``stop_early`` cut the forward short.
         """
         import torch
 
+        if self._stop is not None and self._stop.quota is None and len(images) > 1:
+            self._probing = True
+            try:
+                with torch.no_grad():
+                    self.model(images[:1])
+            finally:
+                self._probing = False
         try:
             with torch.no_grad():
                 return self.model(images)
@@ -124,36 +136,24 @@ class Activations(Mapping[str, "torch.Tensor"]):
 
 
 class _EarlyStop:
-    """Decides when every requested module has finished for the current forward.
+    """Stops a forward once every requested module has been called as often as in the first one.
 
-    A requested module is done when its parent module returns (so every call inside the parent
-    has been seen); a direct child of the root is done when another direct child of the root
-    starts. The forward is stopped once all are done.
+    The first forward of a ``record`` block runs to the end and counts the calls of each requested
+    module; later forwards stop right after the last of those calls. Exact for networks whose
+    forward calls the same modules every time (vision CNNs do); a forward whose control flow
+    depends on its input should not use ``stop_early``.
     """
 
-    def __init__(self, root: nn.Module, names: set[str]) -> None:
+    def __init__(self, names: set[str]) -> None:
         self.names = names
-        self.parent_of = {n: n.rpartition(".")[0] for n in names}
-        self.done: set[str] = set()
-        self.seen: set[str] = set()
+        self.quota: dict[str, int] | None = None
 
-    def reset(self) -> None:
-        self.done.clear()
-        self.seen.clear()
+    def learn(self, calls: dict[str, int]) -> None:
+        if self.quota is None:
+            self.quota = {n: calls.get(n, 0) for n in self.names}
 
-    def called(self, name: str) -> None:
-        self.seen.add(name)
-
-    def parent_returned(self, parent: str) -> None:
-        self.done.update(n for n in self.seen if self.parent_of[n] == parent)
-        self._check()
-
-    def top_level_started(self, child: str) -> None:
-        self.done.update(n for n in self.seen if self.parent_of[n] == "" and n != child)
-        self._check()
-
-    def _check(self) -> None:
-        if self.done >= self.names:
+    def check(self, calls: dict[str, int]) -> None:
+        if self.quota is not None and all(calls.get(n, 0) >= q for n, q in self.quota.items()):
             raise ForwardStopped()
 
 
@@ -174,17 +174,21 @@ def _register(root: nn.Module, acts: Activations, reduce: Reduce | None, offload
 
     def on_root_start(module: nn.Module, args: Any) -> None:
         acts._begin_forward()
-        if stop is not None:
-            stop.reset()
-        if keep_inputs and args and isinstance(args[0], torch.Tensor):
+        if keep_inputs and not acts._probing and args and isinstance(args[0], torch.Tensor):
             acts.inputs.append(args[0].detach().clone())
 
     handles = [root.register_forward_pre_hook(on_root_start)]
+    if stop is not None:
+        handles.append(root.register_forward_hook(lambda m, a, o: stop.learn(acts._calls)))
 
     def make_hook(name: str, calls: set[int] | None) -> Callable:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             call = acts._next_call(name)
+            if acts._probing:
+                return
             if calls is not None and call not in calls:
+                if stop is not None:
+                    stop.check(acts._calls)
                 return
             if not isinstance(output, torch.Tensor):
                 raise RecordingError(
@@ -201,19 +205,11 @@ def _register(root: nn.Module, acts: Activations, reduce: Reduce | None, offload
                 value = value.to(offload)
             acts._store(name, call, value)
             if stop is not None:
-                stop.called(name)
+                stop.check(acts._calls)
         return hook
 
     for name, calls in wanted.items():
         handles.append(modules[name].register_forward_hook(make_hook(name, calls)))
-    if stop is not None:
-        parents = {n.rpartition(".")[0] for n in wanted} - {""}
-        for parent in parents:
-            handles.append(modules[parent].register_forward_hook(
-                lambda m, a, o, p=parent: stop.parent_returned(p)))
-        for child_name, child in root.named_children():
-            handles.append(child.register_forward_pre_hook(
-                lambda m, a, c=child_name: stop.top_level_started(c)))
     return handles
 
 
@@ -235,8 +231,9 @@ def record(model: Any, layers: str | Iterable[str], *,
         reduce: applied inside the hook to each output (e.g. a spatial mean ``[N,K,H,W] -> [N,K]``),
             so only the reduction is kept in memory; a mapping gives one function per module name.
         offload: a device to move records to as they are captured (e.g. ``"cpu"``).
-        stop_early: stop the forward once every requested layer is done; call the network
-            through ``acts.run(images)``, which swallows the stop.
+        stop_early: after the first forward, stop each forward once the requested modules have
+            been called as often as in the first (exact for networks with a fixed control flow);
+            call the network through ``acts.run(images)``, which swallows the stop.
         keep_inputs: keep the root module's input of each forward in ``acts.inputs`` (default:
             when ``reduce`` is None), so a failure report can show what was shown.
         register: list the result in the running test's registry for failure artefacts.
@@ -260,8 +257,9 @@ def record(model: Any, layers: str | Iterable[str], *,
             raise ValueError(f"reduce has no function for {', '.join(missing)}")
     acts = Activations(model, requests)
     training = {m: m.training for m in root.modules()}
-    stop = _EarlyStop(root, {r.name for r in requests}) if stop_early else None
+    stop = _EarlyStop({r.name for r in requests}) if stop_early else None
     keep = (reduce is None) if keep_inputs is None else keep_inputs
+    acts._stop = stop
     handles: list[Any] = []
     try:
         handles = _register(root, acts, reduce, offload, stop, keep)

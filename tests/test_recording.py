@@ -119,25 +119,36 @@ def test_identity_reduce_still_clones(tiny):
     assert (acts["conv1"] < 0).any()
 
 
-def test_stop_early_skips_later_layers_and_keeps_values(resnet50):
-    images = torch.rand(2, 3, 96, 96)
+def test_stop_early_learns_from_the_first_forward_then_skips_later_layers(resnet50):
+    images = torch.rand(4, 3, 96, 96)
     seen = []
     handle = resnet50.module.layer3.register_forward_hook(lambda *a: seen.append(1))
     try:
         with record(resnet50, ["layer1.0.relu", "layer2"], stop_early=True) as early:
-            assert early.run(images) is None
-        assert seen == []
+            assert early.run(images[:2]) is None  # one image runs to the end, unrecorded, first
+            assert early.run(images[2:]) is None  # then every forward stops after layer2
+        assert seen == [1] and early.forwards == 2
         with record(resnet50, ["layer1.0.relu", "layer2"]) as full:
             resnet50(images)
     finally:
         handle.remove()
-    assert set(early) == set(full)
+    assert set(early) == set(full) == {"layer1.0.relu#0", "layer1.0.relu#1", "layer1.0.relu#2",
+                                       "layer2"}
     for key in full:
         assert torch.equal(early[key], full[key])
 
 
+def test_stop_early_keeps_every_call_of_a_reused_module(resnet50):
+    # the block's relu runs three times; stopping must wait for the third call of every forward
+    with record(resnet50, ["layer1.0.relu"], stop_early=True) as acts:
+        for _ in range(3):
+            acts.run(torch.rand(1, 3, 64, 64))
+    assert [acts[f"layer1.0.relu#{i}"].shape[0] for i in range(3)] == [3, 3, 3]
+
+
 def test_stop_early_raises_through_a_direct_call(tiny):
     with record(tiny, ["conv1"], stop_early=True):
+        tiny(torch.rand(1, 3, 8, 8))
         with pytest.raises(ForwardStopped):
             tiny(torch.rand(1, 3, 8, 8))
     assert _hooks_left(tiny) == 0
