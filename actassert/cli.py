@@ -46,6 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", type=Path, default=Path("actassert-results"),
                      help="output folder (default: actassert-results)")
     rec.add_argument("--size", type=int, default=None, help="image side (default: the model's)")
+    tut = commands.add_parser("tutorial", help="the colour and size experiments, as a report")
+    _common(tut)
+    tut.add_argument("--layers", nargs="+", default=None,
+                     help="layers to study (default: 6 activation layers spread over the depth)")
+    tut.add_argument("--hues", type=int, default=24, help="hues on the circle (default: 24)")
+    tut.add_argument("--size", type=int, default=None, help="image side (default: the model's)")
+    tut.add_argument("--out", type=Path, default=Path("actassert-tutorial"),
+                     help="output folder (default: actassert-tutorial)")
     return parser
 
 
@@ -106,6 +114,22 @@ def _record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tutorial(args: argparse.Namespace) -> int:
+    from actassert.layers import resolve_layers
+    from actassert.tutorial import run_tutorial
+
+    if args.hues < 3:
+        raise ValueError(f"--hues {args.hues}: at least 3 hues are needed for a tuning curve")
+    net = _load(args)
+    layers = [str(r) for r in resolve_layers(net, args.layers)] if args.layers else None
+    report = run_tutorial(net, args.out, layers=layers, hues=args.hues, image_size=args.size)
+    print(f"{net.name} ({net.weights or 'random init'}): colour and size experiments")
+    for line in report.lines():
+        print(line)
+    print(f"{len(report.figures)} figures and the report: {report.page}")
+    return 0
+
+
 def _note(message: Any, category: Any, *args: Any, **kwargs: Any) -> str:
     return f"note: {message}\n"
 
@@ -117,7 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.formatwarning = _note  # one plain line per warning on a terminal
     try:
-        return {"layers": _layers, "record": _record}[args.command](args)
+        commands = {"layers": _layers, "record": _record, "tutorial": _tutorial}
+        return commands[args.command](args)
     except (ActAssertError, ValueError) as exc:
         print(f"actassert {args.command}: error: {exc}", file=sys.stderr)
         return 2

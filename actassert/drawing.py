@@ -531,7 +531,7 @@ def _linear_panel(ax: Any, values: np.ndarray, y: np.ndarray, colours: Any, pref
     if log:
         ax.set_xscale("log")
         if len(values) <= 10:  # label the sampled sizes themselves, not powers of ten
-            ax.set_xticks(values, [f"{v:g}" for v in values], minor=False)
+            ax.set_xticks(values, [f"{v:.3g}" for v in values], minor=False)
             ax.set_xticks([], minor=True)
     if period is not None:
         ax.set_xlim(0, period)
