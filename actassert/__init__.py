@@ -41,11 +41,20 @@ __all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
 if TYPE_CHECKING:
     from actassert import assertions, errors, layers, measures, models, recording, stimuli, tuning
     from actassert.assertions import (
-        assert_deterministic, assert_eval_mode, assert_more_selective, assert_not_selective,
-        assert_prefers, assert_prefers_larger, assert_selective, assert_shape,
+        assert_deterministic,
+        assert_eval_mode,
+        assert_more_selective,
+        assert_not_selective,
+        assert_prefers,
+        assert_prefers_larger,
+        assert_selective,
+        assert_shape,
     )
     from actassert.errors import (
-        ActAssertError, LayerNotFoundError, ModelNotFoundError, WeightsUnavailableError,
+        ActAssertError,
+        LayerNotFoundError,
+        ModelNotFoundError,
+        WeightsUnavailableError,
     )
     from actassert.layers import list_layers
     from actassert.measures import Responses, sweep

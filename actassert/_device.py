@@ -24,7 +24,7 @@ def check_device_spelling(spec: str) -> str:
     return text
 
 
-def resolve_device(spec: Any = "auto") -> "torch.device":
+def resolve_device(spec: Any = "auto") -> torch.device:
     """Turn ``auto``/``cpu``/``cuda``/``cuda:N``/a ``torch.device`` into an available device.
 
     ``auto`` picks CUDA when available, else CPU. Asking for a CUDA device that is absent raises
@@ -32,10 +32,7 @@ def resolve_device(spec: Any = "auto") -> "torch.device":
     """
     import torch
 
-    if isinstance(spec, torch.device):
-        text = str(spec)
-    else:
-        text = check_device_spelling(spec)
+    text = str(spec) if isinstance(spec, torch.device) else check_device_spelling(spec)
     if text == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(text)

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from actassert import registry
 from actassert.tuning import KernelSelection, Tuning, TuningError, _check_fraction
 
-__all__ = [  # noqa: RUF022 (grouped: tuning checks, then generic ones)
+__all__ = [
     "assert_selective", "assert_not_selective", "assert_prefers", "assert_more_selective",
     "assert_prefers_larger", "assert_shape", "assert_eval_mode", "assert_deterministic",
 ]

@@ -48,9 +48,9 @@ def forward_fn(net: Any, images: Any, *, layers: Sequence[str] | None = None,
         return plain
 
     def hooked() -> Any:
-        with record(net, layers, reduce=reduce, register=False, keep_inputs=False) as acts:
-            with torch.no_grad():
-                net(x)
+        with record(net, layers, reduce=reduce, register=False, keep_inputs=False) as acts, \
+                torch.no_grad():
+            net(x)
         sync()
         return acts
     return hooked

@@ -104,9 +104,9 @@ def _record(args: argparse.Namespace) -> int:
         net(shown.images)
     args.out.mkdir(parents=True, exist_ok=True)
     target = args.out / f"{net.name}-activations.npz"
-    arrays = {key: value for key, value in acts.numpy().items()}
-    np.savez(target, **arrays, **{f"_stimulus.{k}": v.cpu().numpy()
-                                  for k, v in shown.params.items()})
+    arrays: dict[str, Any] = dict(acts.numpy())
+    arrays.update({f"_stimulus.{k}": v.cpu().numpy() for k, v in shown.params.items()})
+    np.savez(target, **arrays)  # numeric arrays only: numpy.load(allow_pickle=False) reads it
     print(f"{net.name} ({net.weights or 'random init'}) on {len(shown)} images:")
     for key, shape in acts.shapes().items():
         print(f"  {key}: {list(shape)}")

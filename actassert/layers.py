@@ -57,7 +57,7 @@ def _match(pattern: list[str], parts: list[str]) -> bool:
 class LayerRequest:
     """One resolved layer: the module's dotted name and, optionally, the one call to keep."""
 
-    __slots__ = ("name", "call")
+    __slots__ = ("call", "name")
 
     def __init__(self, name: str, call: int | None) -> None:
         self.name = name

@@ -78,6 +78,8 @@ def reduce_maps(maps: torch.Tensor, masks: torch.Tensor | None, how: str | Reduc
     import torch.nn.functional as F
 
     if callable(how):
+        if masks is None:
+            raise SweepError("a callable reduce receives the stimuli's masks; none were given")
         return how(maps, masks)
     if maps.dim() not in (2, 4):
         raise SweepError(f"cannot reduce a layer output of shape {tuple(maps.shape)}; sweep "
@@ -98,7 +100,7 @@ def reduce_maps(maps: torch.Tensor, masks: torch.Tensor | None, how: str | Reduc
     if how == "foreground":
         if masks is None:
             raise SweepError('reduce="foreground" needs the stimuli\'s masks')
-        cover = F.adaptive_avg_pool2d(masks.to(maps.dtype), maps.shape[-2:])
+        cover = F.adaptive_avg_pool2d(masks.to(maps.dtype), (maps.shape[-2], maps.shape[-1]))
         total = cover.sum(dim=(2, 3))
         if bool((total <= 0).any()):
             raise SweepError('reduce="foreground": a stimulus has an empty mask, so it has no '
@@ -136,7 +138,7 @@ class Responses(Mapping[str, "torch.Tensor"]):
         shapes = ", ".join(f"{k}: {list(v.shape)}" for k, v in self._data.items())
         return f"Responses({self.network}, reduce={self.reduce!r}, {shapes})"
 
-    def tuning(self, parameter: str, layer: str, *, circular: float | None | str = "auto",
+    def tuning(self, parameter: str, layer: str, *, circular: float | str | None = "auto",
                scale: str = "linear", rectify: str = "relu") -> Tuning:
         """A :class:`~actassert.Tuning` of ``layer``'s kernels over one stimulus ``parameter``.
 
@@ -148,7 +150,12 @@ class Responses(Mapping[str, "torch.Tensor"]):
         if parameter not in self.params:
             raise KeyError(f"no stimulus parameter {parameter!r}; the stimuli have "
                            f"{', '.join(self.params)}")
-        period = CIRCULAR_PARAMETERS.get(parameter) if circular == "auto" else circular
+        if isinstance(circular, str):
+            if circular != "auto":
+                raise SweepError(f"circular={circular!r}: give a period (360, 180), None or 'auto'")
+            period = CIRCULAR_PARAMETERS.get(parameter)
+        else:
+            period = circular
         return Tuning(self.params[parameter], self[layer], circular=period, scale=scale,
                       rectify=rectify, parameter=parameter, layer=layer)
 
@@ -258,13 +265,11 @@ def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence
             if not isinstance(stimuli, Stimuli) and iter(stimuli) is stimuli:
                 raise SweepError('threshold="N%" needs two passes over the stimuli; pass a '
                                  "Stimuli or a list of batches, not a one-shot generator")
-            peak = {m: _peak for m in modules}
+            peak: dict[str, Reducer] = {m: _peak for m in modules}
             maxima, _ = _pass(net, stimuli, names, peak, size, show, label + " (maxima)")
             levels = {m: maxima[k].amax(dim=0) * value for k in maxima for m in modules
                       if k.split("#")[0] == m}
-        reducers: dict[str, Reducer] = {
-            m: (lambda maps, masks, lv=levels[m]: reduce_maps(maps, masks, "threshold", level=lv))
-            for m in modules}
+        reducers: dict[str, Reducer] = {m: _threshold_at(levels[m]) for m in modules}
     elif callable(reduce):
         reducers = {m: reduce for m in modules}
     else:
@@ -281,6 +286,13 @@ def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence
     if isinstance(stimuli, Stimuli):
         current.add_stimuli(stimuli)
     return responses
+
+
+def _threshold_at(level: Any) -> Reducer:
+    """The threshold reduction at a fixed level (a float or one level per kernel)."""
+    def reducer(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        return reduce_maps(maps, masks, "threshold", level=level)
+    return reducer
 
 
 def _parameters_only(batch: Stimuli) -> Stimuli:

@@ -91,7 +91,7 @@ class Network:
             raise ValueError(f"images must be floating point in [0, 1], got {images.dtype}; "
                              "divide uint8 images by 255")
         x = images.to(self.device, non_blocking=True)
-        if self._mean is not None:
+        if self._mean is not None and self._std is not None:
             low, high = torch.aminmax(x)
             if low.item() < -1e-3 or high.item() > 1 + 1e-3:
                 raise ValueError(

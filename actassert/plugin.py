@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +16,17 @@ import pytest
 from actassert import registry
 from actassert.errors import ActAssertError, WeightsUnavailableError
 from actassert.settings import (
-    DUMP_CHOICES, INI, OPTION_DEVICE, OPTION_DUMP, OPTION_MAX_IMAGES, OPTION_OFFLINE,
-    OPTION_REQUIRE_WEIGHTS, OPTION_RESULTS_DIR, OPTION_WEIGHTS_DIR, Settings, from_config,
+    DUMP_CHOICES,
+    INI,
+    OPTION_DEVICE,
+    OPTION_DUMP,
+    OPTION_MAX_IMAGES,
+    OPTION_OFFLINE,
+    OPTION_REQUIRE_WEIGHTS,
+    OPTION_RESULTS_DIR,
+    OPTION_WEIGHTS_DIR,
+    Settings,
+    from_config,
 )
 
 if TYPE_CHECKING:
@@ -41,7 +50,7 @@ class _Summary:
         self.gallery: Any = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        files = [value for name, value in report.user_properties if name == ARTEFACT_PROPERTY]
+        files = [str(value) for name, value in report.user_properties if name == ARTEFACT_PROPERTY]
         if files:
             self.tests.setdefault(report.nodeid, set()).update(files)
             if report.failed:
@@ -247,7 +256,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 def _weights_skip(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
     """Turn a missing-weights failure into a skip, unless weights are required."""
     excinfo = call.excinfo
-    if (excinfo is not None and excinfo.errisinstance(WeightsUnavailableError)
+    if (excinfo is not None and isinstance(excinfo.value, WeightsUnavailableError)
             and not get_settings(item.config).require_weights and report.outcome == "failed"):
         report.outcome = "skipped"
         _, line, _ = item.location
@@ -281,8 +290,9 @@ def _dump(item: pytest.Item, report: pytest.TestReport) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
-    report = yield
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report: pytest.TestReport = yield
     _weights_skip(item, call, report)
     if call.when == "call" or (report.failed and call.when == "setup"):
         _dump(item, report)

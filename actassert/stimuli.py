@@ -337,7 +337,7 @@ def _product(**axes: list[float]) -> dict[str, Tensor]:
     """Cartesian product of the value lists, first varying slowest, as float64 CPU columns."""
     grids = torch.meshgrid(*(torch.tensor(v, dtype=torch.float64) for v in axes.values()),
                            indexing="ij")
-    return {name: g.reshape(-1) for name, g in zip(axes, grids)}
+    return {name: g.reshape(-1) for name, g in zip(axes, grids, strict=False)}
 
 
 # ---- argument validation -----------------------------------------------------------------------

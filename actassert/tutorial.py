@@ -59,7 +59,7 @@ class Report:
             size = f"{f.preferred_size:.0f} px" if f.preferred_size is not None else "-"
             rows.append(f"{f.layer:<24} {f.kernels:>5} {100 * f.colour_fraction:>16.0f}% "
                         f"{100 * f.size_fraction:>10.0f}% {size:>15}")
-        return rows + [self.colour_answer(), self.size_answer()]
+        return [*rows, self.colour_answer(), self.size_answer()]
 
     def colour_answer(self) -> str:
         """Are colour-selective kernels more common early or deep?"""
@@ -81,9 +81,10 @@ class Report:
         if len(tuned) < 2:
             return "Size: too few size-tuned kernels to compare depths."
         a, b = tuned[0], tuned[-1]
-        trend = "grows" if b.preferred_size > a.preferred_size else "does not grow"
+        first, last = a.preferred_size or 0.0, b.preferred_size or 0.0
+        trend = "grows" if last > first else "does not grow"
         return (f"Size: the median preferred size of size-tuned kernels {trend} with depth, from "
-                f"{a.preferred_size:.0f} px in {a.layer} to {b.preferred_size:.0f} px in {b.layer}.")
+                f"{first:.0f} px in {a.layer} to {last:.0f} px in {b.layer}.")
 
 
 def run_tutorial(net: Any, out: Path, *, layers: list[str] | None = None, hues: int = 24,
@@ -102,7 +103,7 @@ def run_tutorial(net: Any, out: Path, *, layers: list[str] | None = None, hues: 
     from actassert.recording import record
     from actassert.stimuli import hue_disc, shapes
 
-    side = image_size or getattr(net, "input_size", 224)
+    side = int(image_size or getattr(net, "input_size", 224) or 224)
     chosen = layers or default_layers(net)
     device = getattr(net, "device", None)
     out.mkdir(parents=True, exist_ok=True)
@@ -115,11 +116,10 @@ def run_tutorial(net: Any, out: Path, *, layers: list[str] | None = None, hues: 
                    device=device)
     colour = sweep(net, discs, chosen, reduce="foreground")
     size = sweep(net, forms, chosen, reduce="foreground")
-    findings, figures = [], []
-    figures.append(drawing.stimulus_strip(discs.images, labels=discs.params, path=out / "hues.png")
-                   and out / "hues.png")
-    figures.append(drawing.stimulus_strip(forms.images, labels=forms.params,
-                                          path=out / "shapes.png") and out / "shapes.png")
+    findings: list[LayerFinding] = []
+    figures: list[Path] = [out / "hues.png", out / "shapes.png"]
+    drawing.stimulus_strip(discs.images, labels=discs.params, path=figures[0])
+    drawing.stimulus_strip(forms.images, labels=forms.params, path=figures[1])
     with record(net, chosen, register=False, keep_inputs=False) as maps:
         maps.run(discs.images[:1])
     for key in colour:

@@ -78,9 +78,8 @@ def test_in_place_relu_cannot_change_a_record(tiny):
 def test_hooks_removed_and_mode_restored_when_forward_raises(tiny):
     tiny.train()
     tiny.block.eval()
-    with pytest.raises(RuntimeError):
-        with record(tiny, ["conv1", "fc"]):
-            tiny(torch.rand(1, 4, 8, 8))  # wrong channel count
+    with pytest.raises(RuntimeError), record(tiny, ["conv1", "fc"]):
+        tiny(torch.rand(1, 4, 8, 8))  # wrong channel count
     assert _hooks_left(tiny) == 0
     assert tiny.training and not tiny.block.training and tiny.conv1.training
 
@@ -160,9 +159,8 @@ def test_non_tensor_output_is_a_clear_error():
             return x, x
 
     net = nn.Sequential(Pair())
-    with pytest.raises(RecordingError, match="returned tuple"):
-        with record(net, ["0"]):
-            net(torch.rand(1, 3, 4, 4))
+    with pytest.raises(RecordingError, match="returned tuple"), record(net, ["0"]):
+        net(torch.rand(1, 3, 4, 4))
 
 
 def test_record_registers_for_failure_reports(tiny):

@@ -12,7 +12,10 @@ from torch import nn
 
 from actassert import Network
 from actassert.assertions import (
-    assert_more_selective, assert_not_selective, assert_prefers, assert_selective,
+    assert_more_selective,
+    assert_not_selective,
+    assert_prefers,
+    assert_selective,
 )
 from actassert.measures import sweep
 from actassert.stimuli import hue_disc, shapes

@@ -1,9 +1,8 @@
 """The tutorial report: layers chosen, both experiments answered, figures and page written."""
 
-import pytest
 
 from actassert.cli import main
-from actassert.tutorial import Report, LayerFinding, default_layers, run_tutorial
+from actassert.tutorial import LayerFinding, Report, default_layers, run_tutorial
 
 
 def test_default_layers_spread_activation_layers_over_the_depth():
