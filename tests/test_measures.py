@@ -138,3 +138,11 @@ def test_plain_module_sweeps_too():
     net = nn.Sequential(nn.Conv2d(3, 2, 1), nn.ReLU())
     resp = sweep(net, hue_disc([0, 120, 240], size=16), ["0"], reduce="foreground")
     assert resp["0"].shape == (3, 2)
+
+
+def test_progress_goes_to_stderr_only_when_asked(resnet, discs, capsys):
+    sweep(resnet, discs, ["layer1"], batch_size=4, progress=True)
+    err = capsys.readouterr().err
+    assert "sweep resnet18: 4/8 stimuli" in err and err.rstrip().endswith("8/8 stimuli")
+    sweep(resnet, discs, ["layer1"], batch_size=4)  # under pytest: silent by default
+    assert capsys.readouterr().err == ""
