@@ -34,14 +34,15 @@ def resolve_device(spec: Any = "auto") -> torch.device:
 
     text = str(spec) if isinstance(spec, torch.device) else check_device_spelling(spec)
     if text == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        text = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(text)
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(
                 f"device {text!r} asked for, but CUDA is not available here; use 'auto' or 'cpu'"
             )
-        index = device.index if device.index is not None else 0
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        device = torch.device("cuda", index)  # "cuda" and "cuda:0" name one device, one cache key
         count = torch.cuda.device_count()
         if index >= count:
             raise ValueError(

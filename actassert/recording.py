@@ -260,6 +260,9 @@ def record(model: Any, layers: str | Iterable[str], *,
     stop = _EarlyStop({r.name for r in requests}) if stop_early else None
     keep = (reduce is None) if keep_inputs is None else keep_inputs
     acts._stop = stop
+    if register:  # at entry, so a test failing while the block is still open gets its figures
+        label = getattr(model, "name", None) or type(root).__name__
+        registry.current().activations.append((label, acts))
     handles: list[Any] = []
     try:
         handles = _register(root, acts, reduce, offload, stop, keep)
@@ -269,6 +272,3 @@ def record(model: Any, layers: str | Iterable[str], *,
             handle.remove()
         for module, flag in training.items():
             module.training = flag
-        if register:
-            label = getattr(model, "name", None) or type(root).__name__
-            registry.current().activations.append((label, acts))

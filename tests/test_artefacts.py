@@ -170,3 +170,18 @@ def test_xdist_workers_write_one_merged_gallery(pytester):
     page = (root / GALLERY_FILE).read_text()
     assert all(f"test_many[{i}]" in page for i in range(4))
     result.stdout.fnmatch_lines(["4 tests left 8 figures (4 failed) in *"])
+
+
+def test_hooked_layers_fixture_gets_figures_too(pytester):
+    pytester.makepyfile("""
+        import torch
+
+        def test_fixture_style(actassert_model, hooked_layers):
+            net = actassert_model("resnet18", weights=None)
+            acts = hooked_layers(net, ["layer1"])
+            net(torch.rand(1, 3, 32, 32))
+            assert acts["layer1"].mean() > 1e6
+    """)
+    pytester.runpytest(*RUN).assert_outcomes(failed=1)
+    folder = _folders(pytester.path / "actassert-results")[0]
+    assert (folder / "grid-resnet18-layer1.png").is_file()
