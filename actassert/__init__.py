@@ -34,12 +34,23 @@ _LAZY = {
     "assert_deterministic": "actassert.assertions",
 }
 _SUBMODULES = {"stimuli", "errors", "models", "recording", "layers", "measures", "tuning",
-               "assertions"}
+               "assertions", "strategies", "bench"}
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
 
 if TYPE_CHECKING:
-    from actassert import assertions, errors, layers, measures, models, recording, stimuli, tuning
+    from actassert import (
+        assertions,
+        bench,
+        errors,
+        layers,
+        measures,
+        models,
+        recording,
+        stimuli,
+        strategies,
+        tuning,
+    )
     from actassert.assertions import (
         assert_deterministic,
         assert_eval_mode,

@@ -8,7 +8,7 @@ EXPECTED = {
     "assert_deterministic", "assert_eval_mode", "assert_more_selective", "assert_not_selective",
     "assert_prefers", "assert_prefers_larger", "assert_selective", "assert_shape", "assertions", "errors", "layers",
     "list_layers", "load_model", "measures", "models", "record", "recording", "stimuli", "sweep",
-    "tuning",
+    "tuning", "strategies", "bench",
 }
 
 
