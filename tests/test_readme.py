@@ -10,10 +10,14 @@ def _readme() -> str:
     return (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def test_readme_example_test_file_passes(pytester):
-    block = re.search(r"## A test file\s+```python\n(.*?)```", _readme(), re.S).group(1)
-    pytester.makepyfile(test_readme_example=block)
-    pytester.runpytest("--actassert-device=cpu", "-p", "no:cacheprovider").assert_outcomes(passed=2)
+def test_readme_test_examples_pass(pytester):
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", _readme(), re.S) if "def test_" in b]
+    assert len(blocks) >= 2
+    for i, block in enumerate(blocks):
+        pytester.makepyfile(**{f"test_readme_{i}": block})
+    expected = sum(block.count("def test_") for block in blocks)
+    result = pytester.runpytest("--actassert-device=cpu", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=expected)
 
 
 def test_ci_runs_the_readme_test_command():
