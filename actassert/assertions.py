@@ -98,8 +98,8 @@ def _silent_note(sub: Tuning) -> list[str]:
     ids = _listing([_label(k) for k in sub.kernel_ids[silent].tolist()])
     hint = "; rectify='shift' measures negative-going responses" if sub.rectify == "relu" else ""
     kernels = "1 kernel" if n == 1 else f"{n} kernels"
-    return [f"Silent: {kernels} with no positive response after {sub.rectify} ({ids}) count as "
-            + f"not selective{hint}"]
+    return [f"Silent: {kernels} with no positive response after {sub.rectify}, or one under "
+            f"1% of the layer's median peak ({ids}), count as not selective{hint}"]
 
 
 # -- tuning assertions -------------------------------------------------------------------------

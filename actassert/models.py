@@ -155,13 +155,19 @@ _cache_lock = threading.Lock()
 
 
 def cached_models() -> list[Network]:
-    """Every network ``load_model`` holds in its per-process cache."""
-    return list(_cache.values())
+    """Every network ``load_model`` holds in its per-process cache (each once)."""
+    return list({id(n): n for n in _cache.values()}.values())
 
 
 def clear_model_cache() -> None:
     """Forget every cached network (the next ``load_model`` builds it anew)."""
     _cache.clear()
+
+
+def evict(network: Network) -> None:
+    """Forget one cached network under every key it is cached by."""
+    for key in [k for k, v in _cache.items() if v is network]:
+        del _cache[key]
 
 
 def _weights_enum(name: str) -> Any:

@@ -299,17 +299,25 @@ def pytest_runtest_makereport(item: pytest.Item,
     return report
 
 
-def pytest_runtest_teardown(item: pytest.Item) -> None:
-    models = sys.modules.get("actassert.models")
-    if models is None:
-        return
-    for network in models.cached_models():
-        undone = network.restore()
-        if undone:
-            warnings.warn(ActAssertWarning(
-                f"{item.nodeid} changed the shared network {network.name}: {'; '.join(undone)}. "
-                "actassert restored it; copy the module (copy.deepcopy(net.module)) to modify it."),
-                stacklevel=1)
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    """After the test's fixtures are torn down (``hooked_layers`` included), check shared models."""
+    try:
+        yield
+    finally:
+        models = sys.modules.get("actassert.models")
+        for network in models.cached_models() if models is not None else []:
+            try:
+                undone = network.restore()
+            except Exception as exc:  # e.g. a submodule replaced by one of another shape
+                models.evict(network)
+                undone = [f"could not be restored ({type(exc).__name__}: {exc}); it was dropped "
+                          "from the cache and the next test loads it afresh"]
+            if undone:
+                warnings.warn(ActAssertWarning(
+                    f"{item.nodeid} changed the shared network {network.name}: "
+                    f"{'; '.join(undone)}. actassert undid it; copy the module "
+                    "(copy.deepcopy(net.module)) to modify it."), stacklevel=1)
 
 
 __all__ = ["ActAssertWarning", "ActAssertError", "BoundStimuli", "get_settings", "settings_key"]

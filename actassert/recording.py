@@ -174,7 +174,8 @@ def _register(root: nn.Module, acts: Activations, reduce: Reduce | None, offload
 
     def on_root_start(module: nn.Module, args: Any) -> None:
         acts._begin_forward()
-        if keep_inputs and not acts._probing and args and isinstance(args[0], torch.Tensor):
+        if keep_inputs and not acts.inputs and not acts._probing and args \
+                and isinstance(args[0], torch.Tensor):
             acts.inputs.append(args[0].detach().clone())
 
     handles = [root.register_forward_pre_hook(on_root_start)]
@@ -234,8 +235,8 @@ def record(model: Any, layers: str | Iterable[str], *,
         stop_early: after the first forward, stop each forward once the requested modules have
             been called as often as in the first (exact for networks with a fixed control flow);
             call the network through ``acts.run(images)``, which swallows the stop.
-        keep_inputs: keep the root module's input of each forward in ``acts.inputs`` (default:
-            when ``reduce`` is None), so a failure report can show what was shown.
+        keep_inputs: keep the root module's input of the first forward in ``acts.inputs``
+            (default: when ``reduce`` is None), so a failure report can show what was shown.
         register: list the result in the running test's registry for failure artefacts.
 
     Yields:

@@ -45,12 +45,30 @@ class TestRecord:
         return not (self.activations or self.responses or self.tunings)
 
 
-# A stack, so a pytest run inside a test (pytester) keeps the outer test's record intact.
-_stack: list[TestRecord] = [TestRecord()]
+class _Discard(list):  # type: ignore[type-arg]
+    """A list that keeps nothing: outside a test there is no failure report to draw for."""
+
+    def append(self, item: Any) -> None:
+        pass
+
+    def extend(self, items: Any) -> None:
+        pass
+
+
+def _outside_tests() -> TestRecord:
+    record = TestRecord()
+    record.activations, record.responses = _Discard(), _Discard()
+    record.stimuli, record.tunings, record.notes = _Discard(), _Discard(), _Discard()
+    return record
+
+
+# A stack, so a pytest run inside a test (pytester) keeps the outer test's record intact. Its
+# bottom keeps nothing, so scripts and notebooks do not accumulate every recording.
+_stack: list[TestRecord] = [_outside_tests()]
 
 
 def current() -> TestRecord:
-    """The record of the running test (outside pytest: one process-wide record)."""
+    """The record of the running test; outside a test, a record that keeps nothing."""
     return _stack[-1]
 
 
@@ -63,7 +81,5 @@ def begin() -> TestRecord:
 def end() -> TestRecord:
     """Close the running record and return it, releasing what it held."""
     if len(_stack) == 1:
-        finished = _stack[0]
-        _stack[0] = TestRecord()
-        return finished
+        return _stack[0]
     return _stack.pop()

@@ -14,11 +14,13 @@ from actassert.errors import ActAssertError
 __all__ = ["LAYER_SILENT_SHARE", "SILENT_RTOL", "Tuning", "TuningError"]
 
 SILENT_RTOL = 1e-6
-#: A kernel whose rectified peak is below this share of the layer's median rectified peak is
-#: silent too: a curve of a few ten-thousandths on a layer that answers in units is noise, and
-#: its circular variance would otherwise call it perfectly selective.
-LAYER_SILENT_SHARE = 0.01
 """A kernel is silent when its rectified peak is at most this share of its largest |response|."""
+LAYER_SILENT_SHARE = 0.01
+"""A kernel is silent too when its rectified peak is under this share of the median rectified peak
+of all the kernels the Tuning was built with: a curve of a few ten-thousandths on a layer that
+answers in units is noise, and its circular variance would otherwise call it perfectly selective.
+The floor is fixed when the Tuning is built, so ``select`` does not change which kernels are silent.
+"""
 
 _SAME_RTOL = 1e-9  # values closer than this (relative) are one point of the sweep
 _NOISE = 1e-12  # indices below this are float noise of a flat curve and reported as 0
@@ -139,6 +141,8 @@ class Tuning:
         sums = torch.zeros(len(self.values), self.kernels, dtype=acc, device=resp.device)
         sums.index_add_(0, inverse.to(resp.device), resp.to(acc))
         self.curves = sums.cpu().double() / self.counts[:, None]
+        peak = self.rectified().amax(dim=0)
+        self._silent_floor = float(LAYER_SILENT_SHARE * peak.median()) if self.kernels > 1 else 0.0
 
     # -- measures ------------------------------------------------------------------------------
 
@@ -167,8 +171,7 @@ class Tuning:
         """
         scale = self.curves.abs().amax(dim=0)
         peak = self.rectified().amax(dim=0)
-        floor = LAYER_SILENT_SHARE * peak.median() if peak.numel() > 1 else 0.0
-        return (peak <= SILENT_RTOL * scale) | (peak < floor)
+        return (peak <= SILENT_RTOL * scale) | (peak < self._silent_floor)
 
     def preferred(self) -> Tensor:
         """The value at each kernel's peak of the mean curve, ``Tensor[K]``.

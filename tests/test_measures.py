@@ -91,7 +91,6 @@ def test_sweep_stops_after_the_deepest_layer(resnet, discs):
 
 
 def test_sweep_registers_responses_and_stimuli(resnet, discs):
-    registry.begin()
     resp = sweep(resnet, discs, ["layer1"])
     assert registry.current().responses[-1][1] is resp
     assert registry.current().stimuli[-1] is discs

@@ -211,3 +211,43 @@ def test_record_works_inside_given_with_session_fixtures(pytester):
             assert acts["layer1"].shape[0] == batch
     """)
     pytester.runpytest("--actassert-device=cpu", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_guard_runs_after_fixture_teardown_and_survives_warnings_as_errors(pytester):
+    pytester.makepyfile("""
+        import torch
+        from torch import nn
+
+        def test_hooked(actassert_model, hooked_layers):
+            net = actassert_model("resnet18", weights=None, seed=21)
+            hooked_layers(net, ["layer1"])
+            net(torch.rand(1, 3, 32, 32))
+
+        def test_replaces_a_layer(actassert_model):
+            net = actassert_model("resnet18", weights=None, seed=21)
+            net.module.fc = nn.Linear(512, 10)
+
+        def test_after(actassert_model):
+            net = actassert_model("resnet18", weights=None, seed=21)
+            assert net.module.fc.out_features == 1000
+    """)
+    result = pytester.runpytest("--actassert-device=cpu", "-p", "no:cacheprovider", "-W",
+                                "error::actassert.plugin.ActAssertWarning")
+    # the hooked_layers test is clean; the layer swap is reported once, and the next test is fine
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_replaces_a_layer*",
+                                 "*could not be restored*"])
+
+
+def test_nothing_is_kept_outside_tests():
+    import subprocess
+    import sys
+
+    code = ("import torch, actassert as aa\n"
+            "from actassert import registry\n"
+            "net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3))\n"
+            "for _ in range(3):\n"
+            "    with aa.record(net, ['0']): net(torch.rand(1, 3, 8, 8))\n"
+            "print(len(registry.current().activations))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "0", out.stderr

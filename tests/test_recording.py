@@ -164,7 +164,6 @@ def test_non_tensor_output_is_a_clear_error():
 
 
 def test_record_registers_for_failure_reports(tiny):
-    registry.begin()
     with record(tiny, ["fc"]) as acts:
         tiny(torch.rand(1, 3, 8, 8))
     label, registered = registry.current().activations[-1]

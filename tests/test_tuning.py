@@ -320,3 +320,13 @@ def test_barely_responding_kernel_is_silent_not_perfectly_selective():
     assert tuning.selectivity()[4].item() == 0.0
     alone = Tuning(hues, curves[:, 4:], circular=360)  # no layer to compare with: not silent
     assert alone.selectivity()[0].item() > 0.99
+
+
+def test_silence_is_decided_for_the_whole_layer_and_kept_by_select():
+    hues = torch.arange(0.0, 360.0, 30.0)
+    tuned = 1.0 + torch.cos(torch.deg2rad(hues))
+    curves = torch.stack([tuned, tuned, tuned, 1e-3 * tuned], dim=1)
+    tuning = Tuning(hues, curves, circular=360)
+    assert tuning.silent().tolist() == [False, False, False, True]
+    assert tuning.select([3]).silent().tolist() == [True]
+    assert tuning.select([3]).selectivity().tolist() == [0.0]
