@@ -306,18 +306,24 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
         yield
     finally:
         models = sys.modules.get("actassert.models")
-        for network in models.cached_models() if models is not None else []:
-            try:
-                undone = network.restore()
-            except Exception as exc:  # e.g. a submodule replaced by one of another shape
-                models.evict(network)
-                undone = [f"could not be restored ({type(exc).__name__}: {exc}); it was dropped "
-                          "from the cache and the next test loads it afresh"]
-            if undone:
-                warnings.warn(ActAssertWarning(
-                    f"{item.nodeid} changed the shared network {network.name}: "
-                    f"{'; '.join(undone)}. actassert undid it; copy the module "
-                    "(copy.deepcopy(net.module)) to modify it."), stacklevel=1)
+        if models is not None:
+            _guard_shared_models(item, models)
+
+
+def _guard_shared_models(item: pytest.Item, models: Any) -> None:
+    """Undo what a test changed in cached networks, warning with what was undone."""
+    for network in models.cached_models():
+        try:
+            undone = network.restore()
+        except Exception as exc:  # e.g. a submodule replaced by one of another shape
+            models.evict(network)
+            undone = [f"could not be restored ({type(exc).__name__}: {exc}); it was dropped "
+                      "from the cache and the next test loads it afresh"]
+        if undone:
+            warnings.warn(ActAssertWarning(
+                f"{item.nodeid} changed the shared network {network.name}: "
+                f"{'; '.join(undone)}. actassert undid it; copy the module "
+                "(copy.deepcopy(net.module)) to modify it."), stacklevel=1)
 
 
 __all__ = ["ActAssertWarning", "ActAssertError", "BoundStimuli", "get_settings", "settings_key"]
