@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from actassert.errors import ActAssertError
+import warnings
+
+from actassert.errors import ActAssertError, NeverRanWarning, WeightsUnavailableError
 
 __all__ = ["main", "build_parser"]
 
@@ -17,6 +19,16 @@ DEFAULT_MODEL = "mobilenet_v2"
 
 def _weights(text: str) -> str | None:
     return None if text.lower() in {"none", "random"} else text
+
+
+def _side(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of pixels") from None
+    if value < 8:
+        raise argparse.ArgumentTypeError(f"{value} px is too small; use at least 8")
+    return value
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     layers = commands.add_parser("layers", help="print every recordable layer with its output shape")
     _common(layers)
-    layers.add_argument("--size", type=int, default=None, help="input side (default: the model's)")
+    layers.add_argument("--size", type=_side, default=None, help="input side (default: the model's)")
     layers.add_argument("--leaves", action="store_true", help="only modules without children")
     rec = commands.add_parser("record", help="record layers for images and save them as .npz")
     _common(rec)
@@ -45,13 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="image files or http(s) URLs (default: 12 hue discs drawn offline)")
     rec.add_argument("--out", type=Path, default=Path("actassert-results"),
                      help="output folder (default: actassert-results)")
-    rec.add_argument("--size", type=int, default=None, help="image side (default: the model's)")
+    rec.add_argument("--size", type=_side, default=None, help="image side (default: the model's)")
     tut = commands.add_parser("tutorial", help="the colour and size experiments, as a report")
     _common(tut)
     tut.add_argument("--layers", nargs="+", default=None,
                      help="layers to study (default: 6 activation layers spread over the depth)")
     tut.add_argument("--hues", type=int, default=24, help="hues on the circle (default: 24)")
-    tut.add_argument("--size", type=int, default=None, help="image side (default: the model's)")
+    tut.add_argument("--size", type=_side, default=None, help="image side (default: the model's)")
     tut.add_argument("--out", type=Path, default=Path("actassert-tutorial"),
                      help="output folder (default: actassert-tutorial)")
     return parser
@@ -74,14 +86,22 @@ def _layers(args: argparse.Namespace) -> int:
     size = args.size or net.input_size
     names = list_layers(net, leaves_only=args.leaves)
     modules = dict(net.module.named_modules())
-    with record(net, names, register=False, keep_inputs=False) as acts:
-        net(torch.full((1, 3, size, size), 0.5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeverRanWarning)  # listed below, module by module
+        with record(net, names, register=False, keep_inputs=False, skip_non_tensors=True) as acts:
+            net(torch.full((1, 3, size, size), 0.5))
     shapes = acts.shapes()
     width = max(len(k) for k in shapes) if shapes else 10
     print(f"{net.name} ({net.weights or 'random init'}), input [1, 3, {size}, {size}]:")
     for key, shape in shapes.items():
         kind = type(modules[key.split("#")[0]]).__name__
         print(f"  {key:<{width}}  {kind:<22} {list(shape)}")
+    for key, output in acts.skipped.items():
+        print(f"  {key:<{width}}  {type(modules[key]).__name__:<22} returns a {output}, not a "
+              "tensor: record one of its submodules")
+    for key in acts.never_ran():
+        print(f"  {key:<{width}}  {type(modules[key]).__name__:<22} not called as a module by "
+              "the forward: nothing to record")
     return 0
 
 
@@ -100,8 +120,12 @@ def _record(args: argparse.Namespace) -> int:
     else:
         shown = stimuli.hue_disc(range(0, 360, 30), size=size, radius=0.2)
         print(f"no --images given: showing {len(shown)} hue discs (hue 0..330) on grey")
-    with record(net, args.layers, register=False) as acts:
-        net(shown.images)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeverRanWarning)  # reported as an error just below
+        with record(net, args.layers, register=False) as acts:
+            net(shown.images)
+    if acts.never_ran():
+        raise ValueError(acts.never_ran_message())
     args.out.mkdir(parents=True, exist_ok=True)
     target = args.out / f"{net.name}-activations.npz"
     arrays: dict[str, Any] = dict(acts.numpy())
@@ -136,13 +160,15 @@ def _note(message: Any, category: Any, *args: Any, **kwargs: Any) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``actassert`` command; returns the exit status."""
-    import warnings
-
     args = build_parser().parse_args(argv)
     warnings.formatwarning = _note  # one plain line per warning on a terminal
     try:
         commands = {"layers": _layers, "record": _record, "tutorial": _tutorial}
         return commands[args.command](args)
+    except WeightsUnavailableError as exc:
+        print(f"actassert {args.command}: error: {exc}\nOn the command line: --weights none "
+              "gives a random initialisation.", file=sys.stderr)
+        return 2
     except (ActAssertError, ValueError) as exc:
         print(f"actassert {args.command}: error: {exc}", file=sys.stderr)
         return 2

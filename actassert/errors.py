@@ -13,6 +13,8 @@ __all__ = [
     "StimulusError",
     "ImageLoadError",
     "RecordingError",
+    "ActAssertWarning",
+    "NeverRanWarning",
     "closest",
 ]
 
@@ -96,9 +98,9 @@ class WeightsUnavailableError(ActAssertError, FileNotFoundError):
         why = f"\nDownload: {reason}" if reason else ""
         message = (
             f"weights {weights} of {model} are unavailable: no file {filename!r} in\n{places}{why}\n"
-            f"Fix: put {filename} in one of those places (for example a directory named with "
-            "--actassert-weights-dir or ACTASSERT_WEIGHTS_DIR), or use weights=None for a seeded "
-            "random initialisation."
+            f"Fix: put {filename} in one of those places (a directory named with "
+            "--actassert-weights-dir, the ini key actassert_weights_dir or ACTASSERT_WEIGHTS_DIR), "
+            "or use weights=None for a seeded random initialisation."
         )
         ActAssertError.__init__(self, message)
         labels = "; ".join(p.split(":")[0] for p in self.searched) or "nowhere"
@@ -120,3 +122,11 @@ class ImageLoadError(ActAssertError, OSError):
 
 class RecordingError(ActAssertError, RuntimeError):
     """Recording a layer failed: an output that is not a tensor, or a misuse of ``record``."""
+
+
+class ActAssertWarning(UserWarning):
+    """Base of actassert's warnings: something was undone, skipped or missing, not fatal."""
+
+
+class NeverRanWarning(ActAssertWarning):
+    """A requested layer (or call of it) produced nothing in any forward of a ``record`` block."""

@@ -203,6 +203,8 @@ def _pass(net: Any, stimuli: Any, layers: Sequence[str], reducers: dict[str, Red
             if show:
                 of = f"/{total}" if total else ""
                 print(f"\r{label}: {done}{of} stimuli", end="", file=sys.stderr, flush=True)
+        if acts.never_ran():
+            raise SweepError(f"sweep: {acts.never_ran_message()}")
     if show:
         print(file=sys.stderr)
     return {key: acts[key] for key in acts}, seen
@@ -267,9 +269,11 @@ def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence
                                  "Stimuli or a list of batches, not a one-shot generator")
             peak: dict[str, Reducer] = {m: _peak for m in modules}
             maxima, _ = _pass(net, stimuli, names, peak, size, show, label + " (maxima)")
-            levels = {m: maxima[k].amax(dim=0) * value for k in maxima for m in modules
-                      if k.split("#")[0] == m}
-        reducers: dict[str, Reducer] = {m: _threshold_at(levels[m]) for m in modules}
+            # one level per recorded output: each call of a reused module has its own maxima
+            by_key = {k: maxima[k].amax(dim=0) * value for k in maxima}
+            levels.update({k.split("#")[0]: v for k, v in reversed(list(by_key.items()))})
+            levels.update(by_key)
+        reducers: dict[str, Reducer] = {k: _threshold_at(v) for k, v in levels.items()}
     elif callable(reduce):
         reducers = {m: reduce for m in modules}
     else:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from actassert import registry
-from actassert.errors import ActAssertError, WeightsUnavailableError
+from actassert.errors import ActAssertError, ActAssertWarning, WeightsUnavailableError
 from actassert.settings import (
     DUMP_CHOICES,
     INI,
@@ -76,10 +76,6 @@ class _Summary:
         terminalreporter.line(f"Fix: open the gallery; {OPTION_DUMP}=none turns figures off.")
 
 _previous_weights_key = pytest.StashKey[Any]()
-
-
-class ActAssertWarning(UserWarning):
-    """A test changed a shared network (train mode, hooks, weights); actassert undid it."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

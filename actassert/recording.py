@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from actassert import registry
-from actassert.errors import RecordingError
+from actassert.errors import NeverRanWarning, RecordingError
 from actassert.layers import LayerRequest, resolve_layers, root_module
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class Activations(Mapping[str, "torch.Tensor"]):
         self._cache: dict[str, torch.Tensor] = {}
         self._stop: _EarlyStop | None = None
         self._probing = False
+        self.skipped: dict[str, str] = {}
 
     # --- filled by the hooks -----------------------------------------------------------------
     def _begin_forward(self) -> None:
@@ -86,8 +88,11 @@ class Activations(Mapping[str, "torch.Tensor"]):
             if calls:
                 raise KeyError(f"{key!r} was called {len(calls)} times per forward; its outputs "
                                f"are {', '.join(calls)}")
-            raise KeyError(f"{key!r} was not recorded; recorded: {', '.join(index) or 'nothing'} "
-                           "(was the network called inside the record block?)")
+            if self.forwards == 0:
+                raise KeyError(f"{key!r} was not recorded: the network was not called inside the "
+                               "record block")
+            raise KeyError(f"{key!r} was not recorded in {self.forwards} forward(s): "
+                           f"{self.never_ran_message() or 'recorded: ' + ', '.join(index)}")
         chunks = self._chunks[index[key]]
         value = chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=0)
         self._cache[key] = value
@@ -102,6 +107,35 @@ class Activations(Mapping[str, "torch.Tensor"]):
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k}: {tuple(self[k].shape)}" for k in self)
         return f"Activations({shapes})"
+
+    def never_ran(self) -> list[str]:
+        """Requested layers (or ``#`` calls) that no forward of this block produced."""
+        if self.forwards == 0:
+            return []
+        seen = {(name, call) for name, call in self._chunks}
+        missing = []
+        for r in self.requests:
+            if r.name in self.skipped:
+                continue
+            if r.call is None and not any(name == r.name for name, _ in seen):
+                missing.append(str(r))
+            elif r.call is not None and (r.name, r.call) not in seen:
+                missing.append(str(r))
+        return missing
+
+    def never_ran_message(self) -> str:
+        """Why requested layers are missing: how often each module was called per forward."""
+        missing = self.never_ran()
+        if not missing:
+            return ""
+        parts = []
+        for text in missing[:5]:
+            name = text.split("#")[0]
+            parts.append(f"{text} never ran ({name} was called {self._max_calls.get(name, 0)} "
+                         "time(s) per forward)")
+        more = f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""
+        return ("; ".join(parts) + more + ". A module the forward bypasses (its parent uses "
+                "the weights directly) or a call index past the last call records nothing.")
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Each recorded name with its tensor's shape."""
@@ -158,7 +192,7 @@ class _EarlyStop:
 
 
 def _register(root: nn.Module, acts: Activations, reduce: Reduce | None, offload: Any,
-              stop: _EarlyStop | None, keep_inputs: bool) -> list[Any]:
+              stop: _EarlyStop | None, keep_inputs: bool, skip_non_tensors: bool) -> list[Any]:
     """Attach every hook; return the handles."""
     import torch
 
@@ -192,12 +226,21 @@ def _register(root: nn.Module, acts: Activations, reduce: Reduce | None, offload
                     stop.check(acts._calls)
                 return
             if not isinstance(output, torch.Tensor):
+                if skip_non_tensors:
+                    acts.skipped[name] = type(output).__name__
+                    return
                 raise RecordingError(
                     f"layer {name!r} returned {type(output).__name__}, not a tensor; record one "
                     "of its submodules instead (actassert.list_layers lists them)")
             value = output.detach()
             if reduce is not None:
-                reduced = (reduce[name] if isinstance(reduce, Mapping) else reduce)(value)
+                fn = reduce.get(f"{name}#{call}", reduce.get(name)) if isinstance(reduce, Mapping) \
+                    else reduce
+                try:
+                    reduced = fn(value)
+                except Exception as exc:
+                    raise RecordingError(f"reduce failed on layer {name!r} (output of shape "
+                                         f"{list(value.shape)}): {type(exc).__name__}: {exc}") from exc
                 value = reduced.clone() if reduced.untyped_storage().data_ptr() == \
                     value.untyped_storage().data_ptr() else reduced.detach()
             else:
@@ -218,7 +261,8 @@ def _register(root: nn.Module, acts: Activations, reduce: Reduce | None, offload
 def record(model: Any, layers: str | Iterable[str], *,
            reduce: Reduce | None = None,
            offload: Any = None, stop_early: bool = False,
-           keep_inputs: bool | None = None, register: bool = True) -> Iterator[Activations]:
+           keep_inputs: bool | None = None, register: bool = True,
+           skip_non_tensors: bool = False) -> Iterator[Activations]:
     """Record the outputs of ``layers`` for every forward run inside the ``with`` block.
 
     Captured tensors are detached clones, so an in-place operation later in the forward
@@ -238,6 +282,8 @@ def record(model: Any, layers: str | Iterable[str], *,
         keep_inputs: keep the root module's input of the first forward in ``acts.inputs``
             (default: when ``reduce`` is None), so a failure report can show what was shown.
         register: list the result in the running test's registry for failure artefacts.
+        skip_non_tensors: skip layers whose output is not a tensor (named in ``acts.skipped``)
+            instead of raising ``RecordingError``.
 
     Yields:
         :class:`Activations`, filled as forwards run.
@@ -266,8 +312,10 @@ def record(model: Any, layers: str | Iterable[str], *,
         registry.current().activations.append((label, acts))
     handles: list[Any] = []
     try:
-        handles = _register(root, acts, reduce, offload, stop, keep)
+        handles = _register(root, acts, reduce, offload, stop, keep, skip_non_tensors)
         yield acts
+        if acts.never_ran():
+            warnings.warn(NeverRanWarning(f"record: {acts.never_ran_message()}"), stacklevel=3)
     finally:
         for handle in handles:
             handle.remove()

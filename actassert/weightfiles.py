@@ -38,7 +38,10 @@ _verified: dict[tuple[str, int, int], str] = {}
 
 @dataclass(frozen=True)
 class Place:
-    """One place a checkpoint may be: a label for messages and the file path there."""
+    """One place a checkpoint may be: a label for messages and the file path there.
+
+    A package that is not installed, or holds no such file, has a bare file name as its path.
+    """
 
     label: str
     path: Path
@@ -92,14 +95,14 @@ def _package_files(filename: str) -> list[Place]:
         try:
             dist = importlib.metadata.distribution(dist_name)
         except importlib.metadata.PackageNotFoundError:
-            places.append(Place(f"package {dist_name} (not installed)", Path(dist_name) / filename))
+            places.append(Place(f"package {dist_name} (not installed)", Path(filename)))
             continue
         found = [f for f in (dist.files or []) if f.name == filename]
         if found:
             places.extend(Place(f"package {dist_name}", Path(str(f.locate()))) for f in found)
         else:
-            places.append(Place(f"package {dist_name} (holds no such file)",
-                                Path(str(dist.locate_file(""))) / dist_name / filename))
+            places.append(Place(f"package {dist_name} (installed, holds no such file)",
+                                Path(filename)))
     return places
 
 
@@ -170,6 +173,9 @@ def resolve_checkpoint(url: str, *, model: str, weights: str, download: bool | N
     prefix = hash_prefix(filename)
     searched = []
     for place in search_places(filename):
+        if not place.path.is_absolute():  # a package that is absent or lacks the file
+            searched.append(place.label)
+            continue
         if place.path.is_file():
             if prefix and not _sha256(place.path).startswith(prefix):
                 searched.append(f"{place.label}: {place.path} (found, but its sha256 does not "

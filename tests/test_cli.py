@@ -42,3 +42,30 @@ def test_errors_are_one_line_with_status_2(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("actassert ") and message in err
+
+
+def test_layers_lists_tuple_outputs_instead_of_failing(capsys):
+    assert main(["layers", "vit_b_16", "--weights", "none", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "encoder.layers.encoder_layer_0.self_attention" in out and "returns a tuple" in out
+    assert "encoder.layers.encoder_layer_0.mlp" in out and "[1, 197, 768]" in out
+
+
+def test_record_refuses_a_call_that_never_runs(tmp_path, capsys):
+    code = main(["record", "resnet18", "--weights", "none", "--device", "cpu", "--layers",
+                 "layer1.0.relu#2", "--size", "32", "--out", str(tmp_path)])
+    assert code == 2 and "layer1.0.relu#2 never ran" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_size_must_be_a_real_image_side(capsys):
+    with pytest.raises(SystemExit):
+        main(["record", "resnet18", "--layers", "fc", "--size", "0"])
+    assert "0 px is too small" in capsys.readouterr().err
+
+
+def test_missing_weights_name_the_cli_flag(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert main(["layers", "resnet18", "--offline"]) == 2
+    err = capsys.readouterr().err
+    assert "resnet18-f37072fd.pth" in err and "--weights none" in err

@@ -145,3 +145,20 @@ def test_progress_goes_to_stderr_only_when_asked(resnet, discs, capsys):
     assert "sweep resnet18: 4/8 stimuli" in err and err.rstrip().endswith("8/8 stimuli")
     sweep(resnet, discs, ["layer1"], batch_size=4)  # under pytest: silent by default
     assert capsys.readouterr().err == ""
+
+
+def test_relative_threshold_has_one_level_per_call_of_a_reused_module():
+    net = aa.load_model("resnet50", weights=None, device="cpu")
+    discs = hue_disc(range(0, 360, 90), size=64)
+    resp = sweep(net, discs, ["layer1.0.relu"], reduce="threshold", threshold="50%")
+    with record(net, ["layer1.0.relu"]) as acts:
+        net(discs.images)
+    for call in range(3):
+        maps = acts[f"layer1.0.relu#{call}"]
+        level = 0.5 * maps.amax(dim=(0, 2, 3)).view(1, -1, 1, 1)
+        torch.testing.assert_close(resp[f"layer1.0.relu#{call}"], (maps > level).float().mean((2, 3)))
+
+
+def test_a_call_that_never_runs_is_named(resnet, discs):
+    with pytest.raises(SweepError, match=r"layer1.0.relu#2 never ran \(layer1.0.relu was called 2"):
+        sweep(resnet, discs, "layer1.0.relu#2")

@@ -173,5 +173,33 @@ def test_record_registers_for_failure_reports(tiny):
 def test_missing_key_message_lists_what_was_recorded(tiny):
     with record(tiny, ["fc"]) as acts:
         pass
-    with pytest.raises(KeyError, match="was the network called"):
+    with pytest.raises(KeyError, match="the network was not called inside the record block"):
         acts["fc"]
+
+
+def test_requested_call_that_never_ran_warns_and_explains(tiny):
+    from actassert.errors import NeverRanWarning
+
+    with pytest.warns(NeverRanWarning, match=r"relu#5 never ran \(relu was called 2 time"):
+        with record(tiny, ["relu#5", "fc"]) as acts:
+            tiny(torch.rand(1, 3, 8, 8))
+    with pytest.raises(KeyError, match="never ran"):
+        acts["relu#5"]
+
+
+def test_non_tensor_outputs_can_be_skipped():
+    class Pair(nn.Module):
+        def forward(self, x):
+            return x, x
+
+    net = nn.Sequential(Pair(), nn.Identity())
+    net.forward = lambda x: net[1](net[0](x)[0])
+    with record(net, ["0", "1"], skip_non_tensors=True) as acts:
+        net(torch.rand(1, 3, 4, 4))
+    assert acts.skipped == {"0": "tuple"} and list(acts) == ["1"]
+
+
+def test_a_failing_reduce_names_the_layer(tiny):
+    with pytest.raises(RecordingError, match=r"reduce failed on layer 'fc' \(output of shape \[1, 5\]\)"):
+        with record(tiny, ["fc"], reduce=lambda t: t.mean((2, 3))):
+            tiny(torch.rand(1, 3, 8, 8))
