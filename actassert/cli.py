@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import warnings
 
 from actassert.errors import ActAssertError, NeverRanWarning, WeightsUnavailableError
 

@@ -117,9 +117,7 @@ class Activations(Mapping[str, "torch.Tensor"]):
         for r in self.requests:
             if r.name in self.skipped:
                 continue
-            if r.call is None and not any(name == r.name for name, _ in seen):
-                missing.append(str(r))
-            elif r.call is not None and (r.name, r.call) not in seen:
+            if (r.call is None and not any(name == r.name for name, _ in seen)) or (r.call is not None and (r.name, r.call) not in seen):
                 missing.append(str(r))
         return missing
 
@@ -234,8 +232,8 @@ def _register(root: nn.Module, acts: Activations, reduce: Reduce | None, offload
                     "of its submodules instead (actassert.list_layers lists them)")
             value = output.detach()
             if reduce is not None:
-                fn = reduce.get(f"{name}#{call}", reduce.get(name)) if isinstance(reduce, Mapping) \
-                    else reduce
+                fn = (reduce.get(f"{name}#{call}") or reduce[name]) \
+                    if isinstance(reduce, Mapping) else reduce
                 try:
                     reduced = fn(value)
                 except Exception as exc:
