@@ -52,21 +52,19 @@ class Artefacts:
 
 
 class _Writer:
-    """Writes figures into one folder until the per-test cap is reached."""
+    """Writes figures into one folder until the per-test cap is reached, counting what it left out."""
 
     def __init__(self, folder: Path, cap: int) -> None:
         self.out = Artefacts(folder)
         self.cap = cap
         self.names: set[str] = set()
 
-    def room(self) -> bool:
-        if len(self.out.files) < self.cap:
-            return True
-        self.out.skipped += 1
-        return False
+    def full(self) -> bool:
+        return len(self.out.files) >= self.cap
 
     def save(self, name: str, draw: Any) -> None:
-        if not self.room():
+        if self.full():
+            self.out.skipped += 1
             return
         base, n = name, 1
         while name in self.names:
@@ -82,29 +80,29 @@ class _Writer:
         self.out.files.append(path)
 
 
-def _focus(record: TestRecord, stimuli: Any) -> int:
+def _focus(record: TestRecord, responses: Any, shown: Any) -> int:
     """The stimulus to draw kernel grids for: the one an assertion named, else the first.
 
     A tuning assertion names kernels; the stimulus shown is then the one at the first named
-    kernel's preferred value.
+    kernel's preferred value, looked up in the sweep the tuning came from.
     """
     if record.focus is not None:
-        return record.focus
+        return min(record.focus, len(shown) - 1)
     for tuning in record.tunings:
-        if getattr(tuning, "focus", None) and stimuli is not None \
-                and tuning.parameter in stimuli.params:
-            import torch
+        if getattr(tuning, "responses", None) is not responses or not tuning.focus \
+                or tuning.parameter not in shown.params:
+            continue
+        import torch
 
-            ids = tuning.kernel_ids.tolist()
-            position = ids.index(tuning.focus[0]) if tuning.focus[0] in ids else 0
-            value = float(tuning.preferred()[position])
-            column = stimuli.params[tuning.parameter].double()
-            if tuning.circular:
-                gap = torch.remainder(column - value, tuning.circular)
-                gap = torch.minimum(gap, tuning.circular - gap)
-            else:
-                gap = (column - value).abs()
-            return int(gap.argmin())
+        ids = tuning.kernel_ids.tolist()
+        position = ids.index(tuning.focus[0]) if tuning.focus[0] in ids else 0
+        value = float(tuning.preferred()[position])
+        column = shown.params[tuning.parameter].double()
+        gap = (column - value).abs()
+        if tuning.circular:
+            gap = torch.minimum(torch.remainder(column - value, tuning.circular),
+                                torch.remainder(value - column, tuning.circular))
+        return int(gap.argmin())
     return 0
 
 
@@ -119,62 +117,60 @@ def _unnormalise(images: Any, model: Any) -> Any:
     return (images * s + m).clamp(0, 1)
 
 
-def write_artefacts(record: TestRecord, folder: Path, *, max_images: int = 16) -> Artefacts:
-    """Draw what ``record`` holds into ``folder``: tuning plots, kernel grids, stimulus strips.
+def _grids(writer: _Writer, label: str, acts: Any, index: int, caption: str) -> None:
+    """One kernel grid per recorded output that has kernels (``[N, K, H, W]`` or ``[N, K]``)."""
+    from actassert import drawing
 
-    Order of priority under the cap ``max_images``: tuning plots of the assertions' tunings, the
-    stimuli shown, then kernel grids (one per recorded layer, for the focus stimulus; for a sweep,
-    the maps are recorded again for that one stimulus).
+    for key in list(acts):
+        value = acts[key]
+        if value.dim() not in (2, 4) or value.shape[0] == 0:
+            writer.out.problems.append(f"{key}: output of shape {list(value.shape)} has no "
+                                       "[N, K, H, W] or [N, K] kernels to draw")
+            continue
+        i = min(index, value.shape[0] - 1)
+        title = f"{label} {key}, {caption.format(i=i)}"
+        writer.save(f"grid-{_slug(label)}-{_slug(key)}.png",
+                    lambda p, v=value[i], t=title: drawing.kernel_grid(v, title=t, path=p))
+
+
+def write_artefacts(record: TestRecord, folder: Path, *, max_images: int = 16) -> Artefacts:
+    """Draw what ``record`` holds into ``folder``: tuning plots, stimuli, kernel grids.
+
+    Order of priority under the cap ``max_images``: tuning plots of the assertions' tunings; for
+    each sweep, its stimuli and the kernel grids of its layers for the focus stimulus (recorded
+    again for that one stimulus); for each ``record`` block, its input and kernel grids.
     """
     from actassert import drawing
+    from actassert.recording import record as record_block
 
     folder.mkdir(parents=True, exist_ok=True)
     writer = _Writer(folder, max_images)
-    stimuli = record.stimuli[-1] if record.stimuli else None
-    focus = _focus(record, stimuli)
     for tuning in record.tunings:
         name = f"tuning-{_slug(tuning.layer or 'layer')}-{_slug(tuning.parameter)}.png"
         writer.save(name, lambda p, t=tuning: drawing.tuning_plot(t, path=p))
-    for index, shown in enumerate(record.stimuli):
-        n = len(shown)
-        mark = min(focus, n - 1)
-        writer.save(f"stimuli-{index}.png", lambda p, s=shown, m=mark: drawing.stimulus_strip(
-            s.images, labels=[s.label(i) for i in range(len(s))], highlight=m, path=p))
+    for label, responses in record.responses:
+        shown = getattr(responses, "shown", None)
+        if shown is None or len(shown) == 0:
+            continue
+        focus = _focus(record, responses, shown)
+        writer.save(f"stimuli-{_slug(label)}.png", lambda p, s=shown, m=focus:
+                    drawing.stimulus_strip(s.images, labels=[s.label(i) for i in range(len(s))],
+                                           highlight=m, path=p))
+        if writer.full():
+            writer.out.skipped += len(responses.layers)
+            continue
+        with record_block(responses.net, list(responses.layers), register=False,
+                          keep_inputs=False, skip_non_tensors=True) as acts:
+            acts.run(shown[focus].images)
+        _grids(writer, label, acts, 0, f"stimulus {focus}: {shown.label(focus)}")
+    focus = record.focus or 0
     for label, acts in record.activations:
-        if acts.inputs and not record.stimuli:
+        if acts.inputs:
             images = _unnormalise(acts.inputs[0], acts.model)
             writer.save(f"input-{_slug(label)}.png", lambda p, x=images: drawing.stimulus_strip(
                 x, highlight=min(focus, len(x) - 1), path=p))
-        for key in list(acts):
-            value = acts[key]
-            if value.dim() not in (2, 4) or value.shape[0] == 0:
-                continue
-            i = min(focus, value.shape[0] - 1)
-            title = f"{label} {key}, image {i}"
-            writer.save(f"grid-{_slug(label)}-{_slug(key)}.png",
-                        lambda p, v=value[i], t=title: drawing.kernel_grid(v, title=t, path=p))
-    for label, responses in record.responses:
-        net, layers = getattr(responses, "net", None), getattr(responses, "layers", ())
-        if net is None or stimuli is None or not layers or not writer.room():
-            continue
-        _regrid(writer, net, layers, stimuli, min(focus, len(stimuli) - 1), label)
+        _grids(writer, label, acts, focus, "image {i}")
     return writer.out
-
-
-def _regrid(writer: _Writer, net: Any, layers: Any, stimuli: Any, index: int, label: str) -> None:
-    """Record the swept layers again for one stimulus and draw their kernel grids."""
-    from actassert import drawing
-    from actassert.recording import record
-
-    one = stimuli[index]
-    with record(net, list(layers), register=False, keep_inputs=False) as acts:
-        acts.run(one.images)
-    for key in list(acts):
-        value = acts[key]
-        if value.dim() in (2, 4):
-            title = f"{label} {key}, stimulus {index}: {stimuli.label(index)}"
-            writer.save(f"grid-{_slug(label)}-{_slug(key)}.png",
-                        lambda p, v=value[0], t=title: drawing.kernel_grid(v, title=t, path=p))
 
 
 def write_meta(folder: Path, nodeid: str, outcome: str, message: str, files: list[Path]) -> None:

@@ -114,7 +114,7 @@ class Responses(Mapping[str, "torch.Tensor"]):
 
     def __init__(self, data: dict[str, torch.Tensor], params: dict[str, torch.Tensor],
                  categories: dict[str, tuple[str, ...]], reduce: str, network: str,
-                 net: Any = None, layers: Sequence[str] = ()) -> None:
+                 net: Any = None, layers: Sequence[str] = (), shown: Any = None) -> None:
         self._data = data
         self.params = params
         self.categories = categories
@@ -122,6 +122,7 @@ class Responses(Mapping[str, "torch.Tensor"]):
         self.network = network
         self.net = net  # kept so a failure report can redraw one stimulus' maps
         self.layers = tuple(layers)
+        self.shown = shown  # the Stimuli swept, or the first batch of a stream (for figures)
 
     def __getitem__(self, layer: str) -> torch.Tensor:
         if layer not in self._data:
@@ -156,8 +157,10 @@ class Responses(Mapping[str, "torch.Tensor"]):
             period = CIRCULAR_PARAMETERS.get(parameter)
         else:
             period = circular
-        return Tuning(self.params[parameter], self[layer], circular=period, scale=scale,
-                      rectify=rectify, parameter=parameter, layer=layer)
+        tuning = Tuning(self.params[parameter], self[layer], circular=period, scale=scale,
+                        rectify=rectify, parameter=parameter, layer=layer)
+        tuning.responses = self  # so a failure report shows this sweep's stimuli
+        return tuning
 
 
 def _progress(enabled: bool | None) -> bool:
@@ -180,12 +183,15 @@ def _batches(stimuli: Stimuli | Iterable[Stimuli], batch_size: int) -> Iterator[
 
 
 def _pass(net: Any, stimuli: Any, layers: Sequence[str], reducers: dict[str, Reducer],
-          batch_size: int, show: bool, label: str) -> tuple[dict[str, torch.Tensor], list[Stimuli]]:
-    """One streamed pass; returns the reduced responses and the batches' parameters (no images)."""
+          batch_size: int, show: bool, label: str
+          ) -> tuple[dict[str, torch.Tensor], list[Stimuli], Stimuli | None]:
+    """One streamed pass: the reduced responses, the batches' parameters (no images), and the
+    first batch (kept whole, for failure figures)."""
     from actassert._memory import release_freed_memory
     from actassert.recording import record
 
     seen: list[Stimuli] = []
+    first: Stimuli | None = None
     total = len(stimuli) if hasattr(stimuli, "__len__") else None
     done = 0
     device = getattr(net, "device", None)
@@ -199,6 +205,7 @@ def _pass(net: Any, stimuli: Any, layers: Sequence[str], reducers: dict[str, Red
             holder["masks"] = batch.masks if device is None else batch.masks.to(device)
             acts.run(batch.images)
             seen.append(_parameters_only(batch))
+            first = batch if first is None else first
             done += len(batch)
             if show:
                 of = f"/{total}" if total else ""
@@ -207,7 +214,7 @@ def _pass(net: Any, stimuli: Any, layers: Sequence[str], reducers: dict[str, Red
             raise SweepError(f"sweep: {acts.never_ran_message()}")
     if show:
         print(file=sys.stderr)
-    return {key: acts[key] for key in acts}, seen
+    return {key: acts[key] for key in acts}, seen, first
 
 
 def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence[str], *,
@@ -268,7 +275,7 @@ def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence
                 raise SweepError('threshold="N%" needs two passes over the stimuli; pass a '
                                  "Stimuli or a list of batches, not a one-shot generator")
             peak: dict[str, Reducer] = {m: _peak for m in modules}
-            maxima, _ = _pass(net, stimuli, names, peak, size, show, label + " (maxima)")
+            maxima, _, _ = _pass(net, stimuli, names, peak, size, show, label + " (maxima)")
             # one level per recorded output: each call of a reused module has its own maxima
             by_key = {k: maxima[k].amax(dim=0) * value for k in maxima}
             levels.update({k.split("#")[0]: v for k, v in reversed(list(by_key.items()))})
@@ -278,17 +285,15 @@ def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence
         reducers = {m: reduce for m in modules}
     else:
         reducers = {m: (lambda maps, masks: reduce_maps(maps, masks, reduce)) for m in modules}
-    data, seen = _pass(net, stimuli, names, reducers, size, show, label)
+    data, seen, first = _pass(net, stimuli, names, reducers, size, show, label)
     if not seen or not data:
         raise SweepError("no stimuli were shown: the stimuli are empty")
     joined = Stimuli.concat(seen) if len(seen) > 1 else seen[0]
     responses = Responses(data, joined.params, joined.categories,
                           reduce if isinstance(reduce, str) else getattr(reduce, "__name__", "callable"),
-                          getattr(net, "name", type(net).__name__), net=net, layers=names)
-    current = registry.current()
-    current.responses.append((responses.network, responses))
-    if isinstance(stimuli, Stimuli):
-        current.add_stimuli(stimuli)
+                          getattr(net, "name", type(net).__name__), net=net, layers=names,
+                          shown=stimuli if isinstance(stimuli, Stimuli) else first)
+    registry.current().responses.append((responses.network, responses))
     return responses
 
 

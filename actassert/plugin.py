@@ -201,9 +201,9 @@ class BoundStimuli:
         if name not in self._NAMES:
             raise AttributeError(f"stimuli has no generator {name!r}; it has "
                                  f"{', '.join(self._NAMES)}")
-        from actassert import stimuli as module
+        import importlib
 
-        generator = getattr(module, name)
+        generator = getattr(importlib.import_module("actassert.stimuli"), name)
 
         def bound(*args: Any, **kwargs: Any) -> Any:
             kwargs.setdefault("device", self.device)

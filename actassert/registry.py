@@ -15,7 +15,6 @@ class TestRecord:
     Attributes:
         activations: ``(label, Activations)`` pairs from every ``record`` block, in order.
         responses: ``(label, Responses)`` pairs from every ``sweep``.
-        stimuli: stimulus sets shown to a network (``Stimuli``), in order.
         tunings: ``Tuning`` objects that an assertion checked.
         focus: the stimulus index an assertion named (kernel grids are drawn for it), if any.
         notes: free-form lines an assertion wants in the report.
@@ -25,15 +24,9 @@ class TestRecord:
 
     activations: list[tuple[str, Any]] = field(default_factory=list)
     responses: list[tuple[str, Any]] = field(default_factory=list)
-    stimuli: list[Any] = field(default_factory=list)
     tunings: list[Any] = field(default_factory=list)
     focus: int | None = None
     notes: list[str] = field(default_factory=list)
-
-    def add_stimuli(self, stimuli: Any) -> None:
-        """Remember a stimulus set once (by identity)."""
-        if not any(s is stimuli for s in self.stimuli):
-            self.stimuli.append(stimuli)
 
     def add_tuning(self, tuning: Any) -> None:
         """Remember a tuning curve set once (by identity)."""
@@ -58,7 +51,7 @@ class _Discard(list):  # type: ignore[type-arg]
 def _outside_tests() -> TestRecord:
     record = TestRecord()
     record.activations, record.responses = _Discard(), _Discard()
-    record.stimuli, record.tunings, record.notes = _Discard(), _Discard(), _Discard()
+    record.tunings, record.notes = _Discard(), _Discard()
     return record
 
 

@@ -120,6 +120,7 @@ class Tuning:
         self.n_stimuli, self.kernels = int(resp.shape[0]), int(resp.shape[1])
         self.kernel_ids = torch.arange(self.kernels)
         self.focus: list[int] = []
+        self.responses: Any = None  # the sweep's Responses it came from, if any (for figures)
         self._index: dict[int, int] | None = None
 
         if self.circular is not None:

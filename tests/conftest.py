@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import pathlib
 
 import pytest
@@ -14,6 +15,10 @@ from torch import nn
 # register its operator libraries twice.
 torchvision.models.get_model_weights("resnet18")
 torchvision.models.list_models(torchvision.models)
+# The same for actassert's own modules: an inner run must see the classes the outer one sees.
+for _name in ("artefacts", "assertions", "drawing", "measures", "models", "recording",
+              "stimuli", "strategies", "tuning", "tutorial"):
+    importlib.import_module(f"actassert.{_name}")
 
 
 @pytest.fixture(scope="session")

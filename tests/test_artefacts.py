@@ -147,7 +147,7 @@ def test_failed_selectivity_sweep_draws_tuning_stimuli_and_grids(pytester):
     result.assert_outcomes(failed=1)
     folder = _folders(pytester.path / "actassert-results")[0]
     assert sorted(p.name for p in folder.glob("*.png")) == [
-        "grid-resnet18-layer1.png", "stimuli-0.png", "tuning-layer1-hue.png"]
+        "grid-resnet18-layer1.png", "stimuli-resnet18.png", "tuning-layer1-hue.png"]
 
 
 @pytest.mark.skipif(pytest.importorskip("xdist") is None, reason="needs pytest-xdist")
@@ -185,3 +185,61 @@ def test_hooked_layers_fixture_gets_figures_too(pytester):
     pytester.runpytest(*RUN).assert_outcomes(failed=1)
     folder = _folders(pytester.path / "actassert-results")[0]
     assert (folder / "grid-resnet18-layer1.png").is_file()
+
+
+def test_each_sweep_draws_its_own_stimuli_at_the_named_kernels_preference(pytester):
+    pytester.makepyfile("""
+        from actassert import sweep, assert_prefers
+
+        def test_two_sweeps(actassert_model, stimuli):
+            net = actassert_model("resnet18", weights=None)
+            hues = sweep(net, stimuli.hue_disc(range(0, 360, 45), size=32), ["layer1"])
+            sweep(net, stimuli.shapes("circle", [8, 16], size=32), ["layer1"])
+            tuning = hues.tuning("hue", "layer1")
+            value = float(tuning.preferred()[3])
+            print("PREFERRED", int(value))
+            assert_prefers(tuning, 3, (value + 180) % 360, tolerance=10)
+    """)
+    result = pytester.runpytest(*RUN, "-s")
+    result.assert_outcomes(failed=1)
+    preferred = int(next(line for line in result.stdout.lines if "PREFERRED" in line).split()[-1])
+    folder = _folders(pytester.path / "actassert-results")[0]
+    pngs = sorted(p.name for p in folder.glob("*.png"))
+    assert pngs == ["grid-resnet18-layer1-2.png", "grid-resnet18-layer1.png",
+                    "stimuli-resnet18-2.png", "stimuli-resnet18.png", "tuning-layer1-hue.png"]
+    from PIL import Image
+    assert Image.open(folder / "grid-resnet18-layer1.png").size[0] > 0
+    result.stdout.fnmatch_lines(["*grid-resnet18-layer1.png"])
+    card = json.loads((folder / META_FILE).read_text())
+    assert "grid-resnet18-layer1.png" in card["files"]
+    assert preferred % 45 == 0
+
+
+def test_cap_counts_every_figure_left_out(pytester):
+    pytester.makepyfile("""
+        from actassert import sweep
+
+        def test_sweep(actassert_model, stimuli):
+            net = actassert_model("resnet18", weights=None)
+            sweep(net, stimuli.hue_disc([0, 90], size=32), ["layer1", "layer2"])
+            assert False
+    """)
+    result = pytester.runpytest(*RUN, f"{OPTION_MAX_IMAGES}=1")
+    result.stdout.fnmatch_lines(["(2 more figures not written: cap of 1 per test, *)"])
+
+
+def test_focus_is_the_stimulus_at_the_named_kernels_preference():
+    import actassert as aa
+    from actassert.artefacts import _focus
+    from actassert.registry import TestRecord
+    from actassert.stimuli import hue_disc, shapes
+
+    net = aa.load_model("resnet18", weights=None, device="cpu")
+    hues = aa.sweep(net, hue_disc(range(0, 360, 45), size=32), ["layer1"])
+    sizes = aa.sweep(net, shapes("circle", [8, 16], size=32), ["layer1"])
+    tuning = hues.tuning("hue", "layer1")
+    tuning.focus = [3]
+    record = TestRecord(tunings=[tuning])
+    index = _focus(record, hues, hues.shown)
+    assert hues.shown.params["hue"][index].item() == tuning.preferred()[3].item()
+    assert _focus(record, sizes, sizes.shown) == 0

@@ -93,7 +93,7 @@ def test_sweep_stops_after_the_deepest_layer(resnet, discs):
 def test_sweep_registers_responses_and_stimuli(resnet, discs):
     resp = sweep(resnet, discs, ["layer1"])
     assert registry.current().responses[-1][1] is resp
-    assert registry.current().stimuli[-1] is discs
+    assert resp.shown is discs and resp.net is resnet and resp.layers == ("layer1",)
 
 
 def test_responses_make_tunings(resnet):
