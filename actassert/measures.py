@@ -64,12 +64,37 @@ def _parse_threshold(threshold: float | str | None) -> tuple[float, bool]:
     return float(threshold), False
 
 
+def to_channels_first(maps: torch.Tensor, channels: str | None, layer: str = "") -> torch.Tensor:
+    """Put kernels on dim 1: ``[N, H, W, K]`` and token outputs ``[N, T, K]`` with ``"last"``.
+
+    ``channels=None`` means ``"first"`` but refuses a map that looks channels-last (``[N, H, H,
+    K]`` with ``K != H``, as Swin and ConvNeXt blocks give), since reading rows as kernels would
+    be silently wrong; ``channels="first"`` forces the ``[N, K, H, W]`` reading.
+    """
+    where = f" of layer {layer!r}" if layer else ""
+    if channels == "last":
+        if maps.dim() in (3, 4):
+            return maps.movedim(-1, 1)
+        return maps
+    if channels not in (None, "first"):
+        raise SweepError(f"channels={channels!r} is not 'first' or 'last'")
+    if channels is None and maps.dim() == 4 and maps.shape[1] == maps.shape[2] != maps.shape[3]:
+        raise SweepError(
+            f"the output{where} has shape {list(maps.shape)}, which looks channels-last "
+            f"([N, H, W, K] with {maps.shape[3]} kernels); pass channels='last', or "
+            "channels='first' if dim 1 really holds the kernels")
+    if channels is None and maps.dim() == 3:
+        raise SweepError(f"the output{where} has shape {list(maps.shape)}: tokens [N, T, K] need "
+                         "channels='last' (reductions then run over the tokens)")
+    return maps
+
+
 def reduce_maps(maps: torch.Tensor, masks: torch.Tensor | None, how: str | Reducer, *,
                 level: torch.Tensor | float | None = None) -> torch.Tensor:
-    """Reduce ``maps`` ``[N, K, H, W]`` to ``[N, K]`` (``[N, K]`` maps pass through).
+    """Reduce ``maps`` ``[N, K, H, W]`` (or tokens ``[N, K, T]``) to ``[N, K]``; ``[N, K]`` passes.
 
     Args:
-        maps: one layer's output for a batch.
+        maps: one layer's output for a batch, kernels on dim 1 (see :func:`to_channels_first`).
         masks: the batch's stimulus masks ``[N, 1, h, w]`` (needed by ``"foreground"``).
         how: ``"mean"``, ``"median"``, ``"foreground"``, ``"threshold"`` or a callable.
         level: the threshold, a float or a ``[K]`` tensor (one level per kernel).
@@ -77,13 +102,16 @@ def reduce_maps(maps: torch.Tensor, masks: torch.Tensor | None, how: str | Reduc
     import torch
     import torch.nn.functional as F
 
+    if maps.dim() == 3 and how != "foreground" and not callable(how):
+        maps = maps.unsqueeze(-1)  # tokens as a T x 1 map
     if callable(how):
         if masks is None:
             raise SweepError("a callable reduce receives the stimuli's masks; none were given")
         return how(maps, masks)
     if maps.dim() not in (2, 4):
-        raise SweepError(f"cannot reduce a layer output of shape {tuple(maps.shape)}; sweep "
-                         "handles [N, K, H, W] maps and [N, K] vectors (pass a callable reduce)")
+        raise SweepError(f"cannot reduce a layer output of shape {tuple(maps.shape)} with "
+                         f"{how!r}; sweep handles [N, K, H, W] maps, [N, K] vectors and (mean, "
+                         "median, threshold) tokens; pass a callable reduce for others")
     if how == "threshold":
         limit = level if isinstance(level, torch.Tensor) else torch.tensor(float(level or 0.0))
         limit = limit.to(maps.device, maps.dtype)
@@ -183,7 +211,7 @@ def _batches(stimuli: Stimuli | Iterable[Stimuli], batch_size: int) -> Iterator[
 
 
 def _pass(net: Any, stimuli: Any, layers: Sequence[str], reducers: dict[str, Reducer],
-          batch_size: int, show: bool, label: str
+          batch_size: int, show: bool, label: str, channels: str | None = None
           ) -> tuple[dict[str, torch.Tensor], list[Stimuli], Stimuli | None]:
     """One streamed pass: the reduced responses, the batches' parameters (no images), and the
     first batch (kept whole, for failure figures)."""
@@ -196,7 +224,9 @@ def _pass(net: Any, stimuli: Any, layers: Sequence[str], reducers: dict[str, Red
     done = 0
     device = getattr(net, "device", None)
     holder: dict[str, Any] = {}
-    hooks = {name: (lambda maps, fn=fn: fn(maps, holder["masks"])) for name, fn in reducers.items()}
+    hooks = {name: (lambda maps, fn=fn, key=name: fn(to_channels_first(maps, channels, key),
+                                                     holder["masks"]))
+             for name, fn in reducers.items()}
     with record(net, layers, reduce=hooks, offload="cpu", stop_early=True,
                 register=False, keep_inputs=False) as acts:
         for batch in _batches(stimuli, batch_size):
@@ -219,7 +249,8 @@ def _pass(net: Any, stimuli: Any, layers: Sequence[str], reducers: dict[str, Red
 
 def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence[str], *,
           reduce: str | Reducer = "mean", batch_size: int | None = None,
-          threshold: float | str | None = None, progress: bool | None = None) -> Responses:
+          threshold: float | str | None = None, progress: bool | None = None,
+          channels: str | None = None) -> Responses:
     """Show ``stimuli`` to ``net`` batch by batch and keep one number per kernel and stimulus.
 
     The reduction runs inside the forward hook, so only ``[batch, K]`` per layer is kept, and the
@@ -237,6 +268,9 @@ def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence
         threshold: for ``reduce="threshold"``: an absolute level, or ``"50%"`` of each kernel's
             maximum over the sweep (costs a second pass, so the stimuli must be re-iterable).
         progress: print progress on stderr; default only on a terminal, never under pytest.
+        channels: ``"last"`` for layers giving ``[N, H, W, K]`` (Swin, ConvNeXt blocks) or tokens
+            ``[N, T, K]`` (ViT); the default reads ``[N, K, H, W]`` and refuses outputs that look
+            channels-last; ``"first"`` forces that reading.
 
     Returns:
         :class:`Responses`: layer -> ``Tensor[N, K]`` on the CPU, with the stimuli's parameters.
@@ -275,7 +309,8 @@ def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence
                 raise SweepError('threshold="N%" needs two passes over the stimuli; pass a '
                                  "Stimuli or a list of batches, not a one-shot generator")
             peak: dict[str, Reducer] = {m: _peak for m in modules}
-            maxima, _, _ = _pass(net, stimuli, names, peak, size, show, label + " (maxima)")
+            maxima, _, _ = _pass(net, stimuli, names, peak, size, show, label + " (maxima)",
+                                 channels)
             # one level per recorded output: each call of a reused module has its own maxima
             by_key = {k: maxima[k].amax(dim=0) * value for k in maxima}
             levels.update({k.split("#")[0]: v for k, v in reversed(list(by_key.items()))})
@@ -285,7 +320,7 @@ def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence
         reducers = {m: reduce for m in modules}
     else:
         reducers = {m: (lambda maps, masks: reduce_maps(maps, masks, reduce)) for m in modules}
-    data, seen, first = _pass(net, stimuli, names, reducers, size, show, label)
+    data, seen, first = _pass(net, stimuli, names, reducers, size, show, label, channels)
     if not seen or not data:
         raise SweepError("no stimuli were shown: the stimuli are empty")
     joined = Stimuli.concat(seen) if len(seen) > 1 else seen[0]
@@ -316,4 +351,4 @@ def _parameters_only(batch: Stimuli) -> Stimuli:
 
 
 def _peak(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    return maps.amax(dim=(2, 3)) if maps.dim() == 4 else maps
+    return maps.flatten(2).amax(dim=2) if maps.dim() > 2 else maps

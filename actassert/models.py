@@ -51,7 +51,11 @@ class Network:
                  name: str | None = None, weights: str | None = None,
                  device: Any = "auto", categories: Sequence[str] | None = None) -> None:
         import torch
+        from torch import nn
 
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"Network wraps a torch.nn.Module, got {type(module).__name__} "
+                            f"{module!r:.60}; for a torchvision model by name use load_model(name)")
         if (mean is None) != (std is None):
             raise ValueError("give both mean and std, or neither (no normalisation)")
         if std is not None and any(s <= 0 for s in std):
@@ -87,6 +91,8 @@ class Network:
         channels = len(self.mean) if self.mean is not None else images.shape[1]
         if images.dim() != 4 or images.shape[1] != channels:
             raise ValueError(f"images must be [N, {channels}, H, W], got {tuple(images.shape)}")
+        if images.shape[0] == 0:
+            raise ValueError(f"images has no image (shape {tuple(images.shape)})")
         if not images.is_floating_point():
             raise ValueError(f"images must be floating point in [0, 1], got {images.dtype}; "
                              "divide uint8 images by 255")
@@ -94,9 +100,10 @@ class Network:
         if self._mean is not None and self._std is not None:
             low, high = torch.aminmax(x)
             if low.item() < -1e-3 or high.item() > 1 + 1e-3:
-                raise ValueError(
-                    f"images range over [{low.item():.3g}, {high.item():.3g}], not [0, 1]; "
-                    f"{self.name} normalises them itself, so pass unnormalised images")
+                hint = ("divide 0..255 pixel values by 255" if low.item() >= 0 and high.item() > 2
+                        else f"{self.name} normalises them itself, so pass unnormalised images")
+                raise ValueError(f"images range over [{low.item():.3g}, {high.item():.3g}], "
+                                 f"not [0, 1]; {hint}")
             x = (x - self._mean) / self._std
         return x
 
@@ -289,6 +296,10 @@ def load_model(name: str, *, weights: Any = "DEFAULT", device: Any = "auto",
         (224, (0.485, 0.456, 0.406))
     """
     enum = _weights_enum(name)
+    if weights is not None and not isinstance(weights, (str, enum)):
+        raise TypeError(f"weights={weights!r} is not a weights name ('DEFAULT', "
+                        f"{', '.join(repr(m.name) for m in enum)}), a {enum.__name__} member, "
+                        "or None")
     target = resolve_device(device)
     requested = weights if weights is None or isinstance(weights, str) else weights.name
     key = (name, requested if weights is not None else f"random:{seed}", str(target))
@@ -297,6 +308,10 @@ def load_model(name: str, *, weights: Any = "DEFAULT", device: Any = "auto",
             return _cache[key]
         member, path = (None, None) if weights is None else _pick_weights(name, enum, weights,
                                                                             download)
+        resolved = (name, member.name, str(target)) if member is not None else key
+        if resolved in _cache:  # "DEFAULT", "default" and the name it resolved to share one copy
+            _cache[key] = _cache[resolved]
+            return _cache[key]
         meta_source = member or enum.DEFAULT
         module, restore = _build(name, member, path, seed)
         transform = meta_source.transforms()
@@ -308,5 +323,5 @@ def load_model(name: str, *, weights: Any = "DEFAULT", device: Any = "auto",
             parameter.requires_grad_(False)
         network._restore_parameters = restore
         network._fingerprint = network.fingerprint()
-        _cache[key] = network
+        _cache[key] = _cache[resolved] = network
         return network

@@ -111,7 +111,7 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = from_config(config)
     except ValueError as exc:
         raise pytest.UsageError(f"actassert: {exc}") from None
-    if settings.device.startswith("cuda"):
+    if settings.device not in ("auto", "cpu"):  # cuda, cuda:N, mps: is it really there?
         from actassert._device import resolve_device
 
         try:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from actassert import registry
-from actassert.errors import NeverRanWarning, RecordingError
+from actassert.errors import ActAssertError, NeverRanWarning, RecordingError
 from actassert.layers import LayerRequest, resolve_layers, root_module
 
 if TYPE_CHECKING:
@@ -236,6 +236,8 @@ def _register(root: nn.Module, acts: Activations, reduce: Reduce | None, offload
                     if isinstance(reduce, Mapping) else reduce
                 try:
                     reduced = fn(value)
+                except ActAssertError:  # already says what is wrong and how to fix it
+                    raise
                 except Exception as exc:
                     raise RecordingError(f"reduce failed on layer {name!r} (output of shape "
                                          f"{list(value.shape)}): {type(exc).__name__}: {exc}") from exc

@@ -70,9 +70,17 @@ def _value(config: Any, option: str) -> Any:
     return config.getini(INI[option]) or None
 
 
+def _absolute(path: Any, base: Path) -> Path:
+    candidate = Path(str(path)).expanduser()
+    return candidate if candidate.is_absolute() else base / candidate
+
+
 def from_config(config: Any) -> Settings:
     """Resolve every option once; raise ``ValueError`` naming the option when a value is bad."""
-    root = Path(str(config.rootpath))
+    # Paths from the command line are relative to where pytest was started; paths from the ini
+    # file are relative to that file's folder (rootdir when there is no ini file).
+    here = Path(str(config.invocation_params.dir))
+    ini_dir = Path(str(config.inipath.parent)) if config.inipath else Path(str(config.rootpath))
     device_raw = _value(config, OPTION_DEVICE) or "auto"
     try:
         device = check_device_spelling(device_raw)
@@ -80,14 +88,15 @@ def from_config(config: Any) -> Settings:
         raise ValueError(f"{OPTION_DEVICE}: {exc}") from None
     cli_dirs = config.getoption("actassert_weights_dir") or []
     ini_dirs = config.getini(INI[OPTION_WEIGHTS_DIR]) or []
-    dirs = tuple(Path(d).expanduser() for d in cli_dirs) if cli_dirs else tuple(
-        Path(str(d)) if Path(str(d)).is_absolute() else root / str(d) for d in ini_dirs)
+    dirs = tuple(_absolute(d, here) for d in cli_dirs) if cli_dirs else \
+        tuple(_absolute(d, ini_dir) for d in ini_dirs)
     for d in dirs:
         if d.exists() and not d.is_dir():
             raise ValueError(f"{OPTION_WEIGHTS_DIR}: {d} is a file, not a directory")
-    results = Path(str(_value(config, OPTION_RESULTS_DIR) or "actassert-results")).expanduser()
-    if not results.is_absolute():
-        results = root / results
+    cli_results = config.getoption("actassert_results_dir")
+    ini_results = config.getini(INI[OPTION_RESULTS_DIR])
+    results = _absolute(cli_results, here) if cli_results else \
+        _absolute(ini_results or "actassert-results", ini_dir)
     if results.exists() and not results.is_dir():
         raise ValueError(f"{OPTION_RESULTS_DIR}: {results} is a file, not a directory")
     dump = str(_value(config, OPTION_DUMP) or "failed").strip().lower()

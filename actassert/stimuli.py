@@ -79,9 +79,13 @@ def hue_disc(hues: Values, *, size: int = 224, radius: Values = 0.2, background:
         raise StimulusError(f"luminance={luminance!r} is not one of 'free', 'matched'")
     matched = luminance == "matched"
     values = _reals("value", value, 0.0, 1.0)
-    if matched and (values != [1.0] or not 0.0 < grey < 1.0):
-        raise StimulusError(f"luminance='matched' needs value=1.0 (got {value!r}) and a "
-                            f"background strictly between 0 and 1 (got {grey!r})")
+    if matched and values != [1.0]:
+        raise StimulusError(f"luminance='matched' sets each colour's value itself; leave value "
+                            f"at 1.0 (got value={value!r})")
+    if matched and not 0.0 < grey < 1.0:
+        raise StimulusError(f"luminance='matched' needs a background strictly between 0 and 1 "
+                            f"(got background={grey!r}): no colour has the luma of pure "
+                            "black or white")
     axes = _product(hue=_wrap(_reals("hues", hues), 360.0),
                     radius=_reals("radius", radius, 0.0, 0.5, "half the image side", True),
                     saturation=_reals("saturation", saturation, 0.0, 1.0), value=values)

@@ -15,19 +15,41 @@ MIN_INDEX = 0.3
 
 
 def default_layers(net: Any, count: int = 6) -> list[str]:
-    """``count`` activation layers evenly spread over the network's depth (first and last included).
+    """``count`` activation layers evenly spread over the forward (first and last included).
 
-    Falls back to every leaf module when the network has no activation module.
+    One probe forward of a grey image finds the activation modules in the order they run; a
+    module called several times (a ResNet block's ``relu``) counts once, by its last call (the
+    block's output after the residual sum). Falls back to every leaf module when the network
+    has no activation module.
     """
+    import warnings
+
+    import torch
+
+    from actassert.errors import NeverRanWarning
     from actassert.layers import list_layers, root_module
+    from actassert.recording import record
 
     modules = dict(root_module(net).named_modules())
     leaves = list_layers(net, leaves_only=True)
-    acts = [n for n in leaves if type(modules[n]).__name__ in ACTIVATIONS] or leaves
-    if len(acts) <= count:
-        return acts
-    step = (len(acts) - 1) / (count - 1)
-    return [acts[round(i * step)] for i in range(count)]
+    wanted = [n for n in leaves if type(modules[n]).__name__ in ACTIVATIONS] or leaves
+    side = int(getattr(net, "input_size", 224) or 224)
+    device = getattr(net, "device", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeverRanWarning)
+        with record(net, wanted, register=False, keep_inputs=False, skip_non_tensors=True,
+                    reduce=lambda t: t.flatten(1)[:, :1]) as probe:
+            probe.run(torch.full((1, 3, side, side), 0.5, device=device))
+    last: dict[str, str] = {}
+    for key in probe:  # keys in the order the forward produced them
+        name = key.split("#")[0]
+        last.pop(name, None)
+        last[name] = key
+    ordered = list(last.values())
+    if len(ordered) <= count:
+        return ordered
+    step = (len(ordered) - 1) / (count - 1)
+    return [ordered[round(i * step)] for i in range(count)]
 
 
 @dataclass
@@ -152,8 +174,8 @@ def _write_page(report: Report, out: Path) -> Path:
                       "</figcaption></figure>" for p in report.figures)
     page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>actassert '
             f"tutorial: {html.escape(report.model)}</title><style>body{{font-family:system-ui,"
-            "sans-serif;margin:1.5rem}}figure{{display:inline-block;margin:.3rem;vertical-align:top}}"
-            "img{{max-width:420px;border:1px solid #ccc}}figcaption{{font-size:.75rem}}</style>"
+            "sans-serif;margin:1.5rem}figure{display:inline-block;margin:.3rem;vertical-align:top}"
+            "img{max-width:420px;border:1px solid #ccc}figcaption{font-size:.75rem}</style>"
             f"</head><body><h1>Activation maps of {html.escape(report.model)}</h1>"
             f"<p>{html.escape(report.colour_answer())}</p><p>{html.escape(report.size_answer())}</p>"
             f"<pre>{rows}</pre>{figures}</body></html>")

@@ -162,3 +162,29 @@ def test_relative_threshold_has_one_level_per_call_of_a_reused_module():
 def test_a_call_that_never_runs_is_named(resnet, discs):
     with pytest.raises(SweepError, match=r"layer1.0.relu#2 never ran \(layer1.0.relu was called 2"):
         sweep(resnet, discs, "layer1.0.relu#2")
+
+
+def test_channels_last_outputs_are_refused_then_read_with_channels_last():
+    net = aa.load_model("convnext_tiny", weights=None, device="cpu")
+    discs = hue_disc([0, 120, 240], size=64)
+    layer = "features.1.0.block.2"  # LayerNorm on [N, H, W, C]
+    with pytest.raises(SweepError, match=r"looks channels-last .*96 kernels.*channels='last'"):
+        sweep(net, discs, [layer])
+    resp = sweep(net, discs, [layer], channels="last", reduce="foreground")
+    with record(net, [layer]) as acts:
+        net(discs.images)
+    maps = acts[layer].permute(0, 3, 1, 2)
+    torch.testing.assert_close(resp[layer], reduce_maps(maps, discs.masks, "foreground"))
+    assert resp[layer].shape == (3, 96)
+
+
+def test_token_outputs_reduce_over_tokens():
+    net = aa.load_model("vit_b_16", weights=None, device="cpu")
+    discs = hue_disc([0, 180], size=224)
+    layer = "encoder.layers.encoder_layer_0.mlp"
+    with pytest.raises(SweepError, match=r"tokens \[N, T, K\] need channels='last'"):
+        sweep(net, discs, [layer])
+    resp = sweep(net, discs, [layer], channels="last", reduce="median")
+    with record(net, [layer]) as acts:
+        net(discs.images)
+    torch.testing.assert_close(resp[layer], acts[layer].median(dim=1).values)

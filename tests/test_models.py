@@ -72,6 +72,10 @@ def test_preprocessing_comes_from_the_weights_metadata(mobilenet):
 
 def test_one_load_per_name_weights_and_device(mobilenet):
     assert aa.load_model("mobilenet_v2", weights="IMAGENET1K_V1", device="cpu") is mobilenet
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WeightsFallbackWarning)
+        assert aa.load_model("mobilenet_v2", weights="default", device="cpu") is mobilenet
+        assert aa.load_model("mobilenet_v2", device="cpu") is mobilenet
     a = aa.load_model("resnet18", weights=None, device="cpu")
     assert aa.load_model("resnet18", weights=None, device="cpu") is a
     assert aa.load_model("resnet18", weights=None, device="cpu", seed=1) is not a
@@ -240,3 +244,19 @@ def test_no_warning_when_asking_for_the_local_weights_explicitly():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         aa.load_model("mobilenet_v2", weights="IMAGENET1K_V1", device="cpu")
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: aa.load_model("resnet18", weights=123), TypeError, "weights=123 is not a weights name"),
+    (lambda: aa.Network("resnet18"), TypeError, "use load_model"),
+])
+def test_wrong_argument_types_are_explained(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_pixel_values_in_0_255_get_the_right_hint(mobilenet):
+    with pytest.raises(ValueError, match="divide 0..255 pixel values by 255"):
+        mobilenet(torch.rand(1, 3, 8, 8) * 255)
+    with pytest.raises(ValueError, match="no image"):
+        mobilenet(torch.rand(0, 3, 8, 8))

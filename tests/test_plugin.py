@@ -251,3 +251,18 @@ def test_nothing_is_kept_outside_tests():
             "print(len(registry.current().activations))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "0", out.stderr
+
+
+def test_relative_paths_follow_pytest_conventions(pytester):
+    sub = pytester.mkdir("sub")
+    pytester.makeini("[pytest]\nactassert_weights_dir =\n    w-from-ini\n")
+    pytester.makepyfile(SETTINGS_PROBE.replace(
+        '"RESULTS", s.results_dir.name', '"RESULTS", s.results_dir.parent.name, s.results_dir.name'
+    ).replace('",".join(d.name for d in s.weight_dirs)', '",".join(f"{d.parent.name}/{d.name}" for d in s.weight_dirs)'))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(sub)
+        result = pytester.runpytest("-s", "-p", "no:cacheprovider", "--rootdir", str(pytester.path),
+                                    "-c", str(pytester.path / "tox.ini"),
+                                    f"{OPTION_RESULTS_DIR}=mine", str(pytester.path))
+    # the CLI path is relative to where pytest started; the ini path to the ini file's folder
+    result.stdout.fnmatch_lines([f"*RESULTS sub mine DIRS {pytester.path.name}/w-from-ini *"])

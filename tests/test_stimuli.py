@@ -142,8 +142,8 @@ def test_luminance_matched_saturation_scales_the_chroma() -> None:
     ({"hues": [0], "center": (1.2, 0.5)}, "center=(1.2, 0.5)"),
     ({"hues": [0], "center": (0.5,)}, "center=(0.5,)"),
     ({"hues": [0], "luminance": "bright"}, "luminance='bright' is not one of"),
-    ({"hues": [0], "luminance": "matched", "value": 0.5}, "value=1.0 (got 0.5)"),
-    ({"hues": [0], "luminance": "matched", "background": 0.0}, "(got 0.0)"),
+    ({"hues": [0], "luminance": "matched", "value": 0.5}, "leave value at 1.0 (got value=0.5)"),
+    ({"hues": [0], "luminance": "matched", "background": 0.0}, "(got background=0.0)"),
     ({"hues": [0], "radius": 0.001}, "radius=0.001 draws no pixel at size=224"),
     ({"hues": [0], "device": "gpu7"}, "device='gpu7'"),
 ])

@@ -47,3 +47,11 @@ def test_tutorial_rejects_too_few_hues(tmp_path, capsys):
     assert main(["tutorial", "resnet18", "--weights", "none", "--hues", "2",
                  "--out", str(tmp_path)]) == 2
     assert "at least 3 hues" in capsys.readouterr().err
+
+
+def test_default_layers_take_the_last_call_of_a_reused_relu():
+    import actassert as aa
+
+    net = aa.load_model("resnet18", weights=None, device="cpu")
+    layers = default_layers(net, count=3)
+    assert layers == ["relu", "layer2.1.relu#1", "layer4.1.relu#1"]
