@@ -168,6 +168,7 @@ def test_precedence_cli_over_ini_over_default(pytester):
     ([f"{OPTION_DUMP}=sometimes"], "", f"{OPTION_DUMP}='sometimes'"),
     ([], "actassert_require_weights = perhaps", "actassert_require_weights='perhaps'"),
     (["--actassert-max-images=lots"], "", "--actassert-max-images='lots'"),
+    ([f"{OPTION_DEVICE}=mps"], "", "MPS is not available"),
 ])
 def test_bad_values_fail_at_start_naming_the_option(pytester, args, ini, message):
     if ini:

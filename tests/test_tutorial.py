@@ -31,7 +31,9 @@ def test_run_tutorial_writes_figures_and_page(tmp_path):
     net = aa.load_model("resnet18", weights=None, device="cpu")
     report = run_tutorial(net, tmp_path, layers=["relu", "layer2.0.relu#1"], hues=6, image_size=64)
     assert [f.layer for f in report.findings] == ["relu", "layer2.0.relu#1"]
-    assert report.page.read_text().count("<figure>") == len(report.figures) == 2 + 2 * 3
+    page = report.page.read_text()
+    assert page.count("<figure>") == len(report.figures) == 2 + 2 * 3
+    assert "{{" not in page and "figure{display:inline-block" in page
     assert all(p.is_file() for p in report.figures)
 
 
