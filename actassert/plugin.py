@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from actassert import registry
-from actassert.errors import ActAssertError, ActAssertWarning, WeightsUnavailableError
+from actassert.errors import ActAssertError, ActAssertWarning
+from actassert.reporting import Summary, dump_artefacts, missing_weights_as_skip
 from actassert.settings import (
     DUMP_CHOICES,
     INI,
@@ -34,46 +35,7 @@ if TYPE_CHECKING:
     from actassert.recording import Activations
 
 settings_key = pytest.StashKey[Settings]()
-ARTEFACT_PROPERTY = "actassert_artefact"
-REPORT_SECTION = "actassert artefacts"
 
-
-class _Summary:
-    """Counts artefacts from test reports (so xdist workers' tests count too), writes the gallery
-    and the ``actassert`` terminal-summary section. Registered once per run by ``pytest_configure``.
-    """
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.tests: dict[str, set[str]] = {}
-        self.failed: set[str] = set()
-        self.gallery: Any = None
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        files = [str(value) for name, value in report.user_properties if name == ARTEFACT_PROPERTY]
-        if files:
-            self.tests.setdefault(report.nodeid, set()).update(files)
-            if report.failed:
-                self.failed.add(report.nodeid)
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(self.config, "workerinput"):
-            return
-        from actassert.artefacts import write_gallery
-
-        self.gallery = write_gallery(get_settings(self.config).results_dir)
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.tests:
-            return
-        files = sum(len(f) for f in self.tests.values())
-        terminalreporter.section("actassert")
-        tests = "test" if len(self.tests) == 1 else "tests"
-        terminalreporter.line(f"{len(self.tests)} {tests} left {files} figures "
-                              f"({len(self.failed)} failed) in {get_settings(self.config).results_dir}")
-        if self.gallery is not None:
-            terminalreporter.line(f"gallery: {self.gallery}")
-        terminalreporter.line(f"Fix: open the gallery; {OPTION_DUMP}=none turns figures off.")
 
 _previous_weights_key = pytest.StashKey[Any]()
 
@@ -91,14 +53,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(OPTION_OFFLINE, dest="actassert_offline", action="store_true",
                     help="never download weights (also $ACTASSERT_OFFLINE=1).")
     group.addoption(OPTION_RESULTS_DIR, dest="actassert_results_dir", metavar="DIR",
-                    help="where failure artefacts go. Default: actassert-results under rootdir.")
+                    help="where failure artefacts go, relative to where pytest starts. Default: "
+                         "actassert-results beside the ini file (or in rootdir).")
     group.addoption(OPTION_DUMP, dest="actassert_dump", metavar="WHEN",
                     help=f"which tests leave artefacts: {', '.join(DUMP_CHOICES)}. Default: failed.")
     group.addoption(OPTION_MAX_IMAGES, dest="actassert_max_images", metavar="N",
                     help="at most N image files per test (kernel grids, plots). Default: 16.")
     parser.addini(INI[OPTION_DEVICE], f"default of {OPTION_DEVICE}", default="")
     parser.addini(INI[OPTION_WEIGHTS_DIR], f"default of {OPTION_WEIGHTS_DIR} (one per line, "
-                  "relative to rootdir)", type="linelist", default=[])
+                  "relative to the ini file)", type="linelist", default=[])
     parser.addini(INI[OPTION_REQUIRE_WEIGHTS], f"default of {OPTION_REQUIRE_WEIGHTS}", default="")
     parser.addini(INI[OPTION_OFFLINE], f"default of {OPTION_OFFLINE}", default="")
     parser.addini(INI[OPTION_RESULTS_DIR], f"default of {OPTION_RESULTS_DIR}", default="")
@@ -119,7 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
         except ValueError as exc:
             raise pytest.UsageError(f"actassert: {OPTION_DEVICE}: {exc}") from None
     config.stash[settings_key] = settings
-    config.pluginmanager.register(_Summary(config), "actassert-summary")
+    config.pluginmanager.register(Summary(config, settings), "actassert-summary")
     if not hasattr(config, "workerinput"):  # the xdist controller or a plain run
         from actassert.artefacts import clean_results
 
@@ -185,42 +148,16 @@ def actassert_model(actassert_device: Any) -> Callable[..., Network]:
     return factory
 
 
-class BoundStimuli:
-    """The stimulus generators of :mod:`actassert.stimuli`, drawing on the session's device.
-
-    ``stimuli.hue_disc(range(0, 360, 10), size=64)`` is ``actassert.stimuli.hue_disc`` with
-    ``device=`` preset; an explicit ``device=`` still wins.
-    """
-
-    _NAMES = ("hue_disc", "shapes", "gratings", "load_images")
-
-    def __init__(self, device: Any) -> None:
-        self.device = device
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        if name not in self._NAMES:
-            raise AttributeError(f"stimuli has no generator {name!r}; it has "
-                                 f"{', '.join(self._NAMES)}")
-        import importlib
-
-        generator = getattr(importlib.import_module("actassert.stimuli"), name)
-
-        def bound(*args: Any, **kwargs: Any) -> Any:
-            kwargs.setdefault("device", self.device)
-            return generator(*args, **kwargs)
-
-        bound.__doc__ = generator.__doc__
-        bound.__name__ = name
-        return bound
-
-    def __repr__(self) -> str:
-        return f"<actassert stimuli on {self.device}>"
-
-
 @pytest.fixture(scope="session")
-def stimuli(actassert_device: Any) -> BoundStimuli:
-    """Stimulus generators bound to the session's device (session-scoped: usable in ``@given``)."""
-    return BoundStimuli(actassert_device)
+def stimuli(actassert_device: Any) -> Any:
+    """Stimulus generators bound to the session's device (session-scoped: usable in ``@given``).
+
+    ``stimuli.hue_disc(range(0, 360, 10), size=64)`` is ``actassert.stimuli.hue_disc`` drawing on
+    the session's device (see :func:`actassert.stimuli.on`).
+    """
+    from actassert.stimuli import on
+
+    return on(actassert_device)
 
 
 @pytest.fixture
@@ -249,49 +186,14 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         registry.end()
 
 
-def _weights_skip(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
-    """Turn a missing-weights failure into a skip, unless weights are required."""
-    excinfo = call.excinfo
-    if (excinfo is not None and isinstance(excinfo.value, WeightsUnavailableError)
-            and not get_settings(item.config).require_weights and report.outcome == "failed"):
-        report.outcome = "skipped"
-        _, line, _ = item.location
-        report.longrepr = (str(item.path), (line or 0) + 1,
-                           f"Skipped: {excinfo.value.summary} "
-                           f"(use {OPTION_REQUIRE_WEIGHTS} to fail instead)")
-
-
-def _dump(item: pytest.Item, report: pytest.TestReport) -> None:
-    """Write the artefacts of a test that recorded something, per ``--actassert-dump``."""
-    settings = get_settings(item.config)
-    wanted = settings.dump == "all" or (settings.dump == "failed" and report.failed)
-    record = registry.current()
-    if not wanted or record.is_empty() or settings.max_images == 0:
-        return
-    from actassert.artefacts import safe_name, write_artefacts, write_meta
-
-    folder = settings.results_dir / safe_name(item.nodeid)
-    written = write_artefacts(record, folder, max_images=settings.max_images)
-    message = "\n".join(report.longreprtext.splitlines()[-40:]) if report.failed else ""
-    write_meta(folder, item.nodeid, report.outcome, message, written.files)
-    lines = [str(p) for p in written.files]
-    if written.skipped:
-        lines.append(f"({written.skipped} more figures not written: cap of {settings.max_images} "
-                     f"per test, raise it with {OPTION_MAX_IMAGES})")
-    lines += [f"could not draw {p}" for p in written.problems]
-    report.sections.append((REPORT_SECTION, "\n".join(lines) or f"nothing drawable in {folder}"))
-    properties = [(ARTEFACT_PROPERTY, str(p)) for p in written.files]
-    report.user_properties.extend(properties)
-    item.user_properties.extend(properties)  # JUnit XML reads them from the teardown report
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item,
                               call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report: pytest.TestReport = yield
-    _weights_skip(item, call, report)
+    settings = get_settings(item.config)
+    missing_weights_as_skip(item, call, report, settings)
     if call.when == "call" or (report.failed and call.when == "setup"):
-        _dump(item, report)
+        dump_artefacts(item, report, settings)
     return report
 
 
@@ -322,4 +224,4 @@ def _guard_shared_models(item: pytest.Item, models: Any) -> None:
                 "(copy.deepcopy(net.module)) to modify it."), stacklevel=1)
 
 
-__all__ = ["ActAssertWarning", "ActAssertError", "BoundStimuli", "get_settings", "settings_key"]
+__all__ = ["ActAssertWarning", "ActAssertError", "get_settings", "settings_key"]

@@ -32,7 +32,8 @@ from actassert._stimulus_set import Stimuli
 from actassert._stimulus_set import to_device as _device
 from actassert.errors import StimulusError
 
-__all__ = ["SHAPE_KINDS", "Stimuli", "gratings", "hue_disc", "load_images", "shapes"]
+__all__ = ["SHAPE_KINDS", "BoundStimuli", "Stimuli", "gratings", "hue_disc", "load_images", "on",
+           "shapes"]
 
 Stimuli.__module__ = __name__  # documented and pickled as actassert.stimuli.Stimuli
 
@@ -406,3 +407,43 @@ def _side(size: Any) -> int:
     if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 8:
         raise StimulusError(f"size={size!r} must be an int of at least 8 (pixels per side)")
     return int(size)
+
+
+class BoundStimuli:
+    """The stimulus generators of this module with ``device=`` preset (the ``stimuli`` fixture).
+
+    ``on("cuda").hue_disc(range(0, 360, 10), size=64)`` is ``hue_disc(..., device="cuda")``; an
+    explicit ``device=`` still wins.
+    """
+
+    _NAMES = ("hue_disc", "shapes", "gratings", "load_images")
+
+    def __init__(self, device: Any) -> None:
+        self.device = device
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name not in self._NAMES:
+            raise AttributeError(f"stimuli has no generator {name!r}; it has "
+                                 f"{', '.join(self._NAMES)}")
+        generator = globals()[name]
+
+        def bound(*args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("device", self.device)
+            return generator(*args, **kwargs)
+
+        bound.__doc__ = generator.__doc__
+        bound.__name__ = name
+        return bound
+
+    def __repr__(self) -> str:
+        return f"<actassert stimuli on {self.device}>"
+
+
+def on(device: Any) -> BoundStimuli:
+    """The generators of this module drawing on ``device`` unless told otherwise.
+
+    Example:
+        >>> on("cpu").hue_disc([0, 90], size=16).device.type
+        'cpu'
+    """
+    return BoundStimuli(device)
