@@ -98,12 +98,11 @@ class Network:
                              "divide uint8 images by 255")
         x = images.to(self.device, non_blocking=True)
         if self._mean is not None and self._std is not None:
-            low, high = torch.aminmax(x)
-            if low.item() < -1e-3 or high.item() > 1 + 1e-3:
-                hint = ("divide 0..255 pixel values by 255" if low.item() >= 0 and high.item() > 2
+            low, high = torch.stack(torch.aminmax(x)).tolist()  # one device sync, not two
+            if low < -1e-3 or high > 1 + 1e-3:
+                hint = ("divide 0..255 pixel values by 255" if low >= 0 and high > 2
                         else f"{self.name} normalises them itself, so pass unnormalised images")
-                raise ValueError(f"images range over [{low.item():.3g}, {high.item():.3g}], "
-                                 f"not [0, 1]; {hint}")
+                raise ValueError(f"images range over [{low:.3g}, {high:.3g}], not [0, 1]; {hint}")
             x = (x - self._mean) / self._std
         return x
 
