@@ -90,6 +90,7 @@ def dump_artefacts(item: pytest.Item, report: pytest.TestReport, settings: Setti
         lines.append(f"({written.skipped} more figures not written: cap of {settings.max_images} "
                      f"per test, raise it with {OPTION_MAX_IMAGES})")
     lines += [f"could not draw {p}" for p in written.problems]
+    lines += [f"checked: {note}" for note in record.notes]  # the kernels assertions named
     report.sections.append((REPORT_SECTION, "\n".join(lines) or f"nothing drawable in {folder}"))
     properties = [(ARTEFACT_PROPERTY, str(p)) for p in written.files]
     report.user_properties.extend(properties)

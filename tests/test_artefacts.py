@@ -148,6 +148,7 @@ def test_failed_selectivity_sweep_draws_tuning_stimuli_and_grids(pytester):
     folder = _folders(pytester.path / "actassert-results")[0]
     assert sorted(p.name for p in folder.glob("*.png")) == [
         "grid-resnet18-layer1.png", "stimuli-resnet18.png", "tuning-layer1-hue.png"]
+    result.stdout.fnmatch_lines(["checked: assert_prefers: layer 'layer1', hue, kernels K=003"])
 
 
 @pytest.mark.skipif(pytest.importorskip("xdist") is None, reason="needs pytest-xdist")
