@@ -305,8 +305,8 @@ def test_many_recordings_and_sweeps_keep_memory_hooks_and_registry_flat(tiny):
                     reason="full size: bash scripts/bench.sh")
 def test_full_size_thousand_recordings_keep_rss_flat():
     net = aa.load_model("resnet18", weights=None, device="cpu")
-    images = torch.rand(8, 3, 112, 112)
-    discs = aa.stimuli.hue_disc(range(0, 360, 10), size=112)
+    images = torch.rand(4, 3, 64, 64)
+    discs = aa.stimuli.hue_disc(range(0, 360, 10), size=64)
 
     def run(n_records: int, n_sweeps: int) -> None:
         for _ in range(n_records):
