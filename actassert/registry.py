@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from actassert._hypothesis import current_example
+
 __all__ = ["TestRecord", "current", "begin", "end"]
 
 
@@ -18,6 +20,7 @@ class TestRecord:
         tunings: ``Tuning`` objects that an assertion checked.
         focus: the stimulus index an assertion named (kernel grids are drawn for it), if any.
         notes: free-form lines an assertion wants in the report.
+        example: the Hypothesis example this record belongs to (None outside ``@given``).
     """
 
     __test__ = False  # not a pytest test class, despite its name
@@ -27,11 +30,18 @@ class TestRecord:
     tunings: list[Any] = field(default_factory=list)
     focus: int | None = None
     notes: list[str] = field(default_factory=list)
+    example: object | None = None
 
     def add_tuning(self, tuning: Any) -> None:
         """Remember a tuning curve set once (by identity)."""
         if not any(t is tuning for t in self.tunings):
             self.tunings.append(tuning)
+
+    def restart(self, example: object | None) -> None:
+        """Forget what earlier examples registered: a new Hypothesis example has started."""
+        for items in (self.activations, self.responses, self.tunings, self.notes):
+            items.clear()
+        self.focus, self.example = None, example
 
     def is_empty(self) -> bool:
         """True when nothing drawable was registered."""
@@ -61,8 +71,16 @@ _stack: list[TestRecord] = [_outside_tests()]
 
 
 def current() -> TestRecord:
-    """The record of the running test; outside a test, a record that keeps nothing."""
-    return _stack[-1]
+    """The record of the running test; outside a test, a record that keeps nothing.
+
+    Inside a Hypothesis ``@given`` test each example starts the record afresh, so a failing
+    property leaves the figures of the example Hypothesis runs last: the shrunk failing one.
+    """
+    record = _stack[-1]
+    example = current_example()
+    if example is not None and example is not record.example:
+        record.restart(example)
+    return record
 
 
 def begin() -> TestRecord:
