@@ -32,9 +32,12 @@ _LAZY = {
     "assert_prefers_larger": "actassert.assertions",
     "assert_eval_mode": "actassert.assertions",
     "assert_deterministic": "actassert.assertions",
+    "assert_batch_invariant": "actassert.invariance",
+    "assert_hooks_transparent": "actassert.invariance",
+    "deterministic": "actassert.determinism",
 }
 _SUBMODULES = {"stimuli", "errors", "models", "recording", "layers", "measures", "tuning",
-               "assertions", "strategies", "bench"}
+               "assertions", "strategies", "bench", "determinism", "invariance"}
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
 
@@ -42,7 +45,9 @@ if TYPE_CHECKING:
     from actassert import (
         assertions,
         bench,
+        determinism,
         errors,
+        invariance,
         layers,
         measures,
         models,
@@ -61,12 +66,14 @@ if TYPE_CHECKING:
         assert_selective,
         assert_shape,
     )
+    from actassert.determinism import deterministic
     from actassert.errors import (
         ActAssertError,
         LayerNotFoundError,
         ModelNotFoundError,
         WeightsUnavailableError,
     )
+    from actassert.invariance import assert_batch_invariant, assert_hooks_transparent
     from actassert.layers import list_layers
     from actassert.measures import Responses, sweep
     from actassert.models import Network, load_model

@@ -15,6 +15,8 @@ from actassert.errors import StimulusError, closest
 __all__ = ["Index", "Stimuli"]
 
 Index = int | slice | Tensor | Sequence[int]
+REPR_VALUES = 4
+"""Sets of at most this many stimuli show their parameter values in ``repr``."""
 _PARAM_DTYPES = (torch.float32, torch.int64)
 
 
@@ -79,9 +81,18 @@ class Stimuli:
         return int(self.images.shape[0])
 
     def __repr__(self) -> str:
+        """Parameter names; for a small set their values, e.g. ``hue=[210.5], radius=[0.31]``."""
         n, _, h, w = self.images.shape
+        if 0 < n <= REPR_VALUES:
+            values = ", ".join(f"{key}=[{', '.join(self._text(key, i) for i in range(n))}]"
+                               for key in self.params)
+            return f"Stimuli(n={n}, {h}x{w} px, {values}, device={self.device})"
         return (f"Stimuli(n={n}, size={h}x{w}, params={list(self.params)}, "
                 f"device={self.device})")
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Hypothesis' and IPython's pretty printers show ``repr`` (not every tensor field)."""
+        printer.text(repr(self))
 
     @property
     def device(self) -> torch.device:
@@ -260,15 +271,14 @@ class Stimuli:
         if keys is None:
             keys = [k for k, v in self.params.items() if bool((v != v[:1]).any())]
             keys = keys or list(self.params)
-        parts = []
-        for key in keys:
-            value = self.params[key][row.start].item()
-            if key in self.categories:
-                text = self.categories[key][int(value)].rstrip("/").rsplit("/", 1)[-1]
-            else:
-                text = f"{value:.4g}" if isinstance(value, float) else str(value)
-            parts.append(f"{key}={text}")
-        return " ".join(parts)
+        return " ".join(f"{key}={self._text(key, row.start)}" for key in keys)
+
+    def _text(self, key: str, i: int) -> str:
+        """Image ``i``'s value of ``key``: 4 significant digits, a category's last path part."""
+        value = self.params[key][i].item()
+        if key in self.categories:
+            return self.categories[key][int(value)].rstrip("/").rsplit("/", 1)[-1]
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def to_device(device: Any) -> torch.device:

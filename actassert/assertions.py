@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from actassert import registry
+from actassert._messages import MAX_LISTED
+from actassert._messages import fail as _fail
+from actassert._messages import listing as _listing
+from actassert.invariance import assert_deterministic
 from actassert.tuning import KernelSelection, Tuning, TuningError, _check_fraction
 
 __all__ = [
     "assert_selective", "assert_not_selective", "assert_prefers", "assert_more_selective",
     "assert_prefers_larger", "assert_shape", "assert_eval_mode", "assert_deterministic",
+    "mode_dependent",
 ]
-
-MAX_LISTED = 8
-"""At most this many offenders are listed in a failure message."""
-
-
-# -- message building --------------------------------------------------------------------------
-
-def _fail(header: str, expected: str, obtained: str, details: Sequence[str], fix: str) -> NoReturn:
-    __tracebackhide__ = True
-    lines = [header, f"Expected: {expected}", f"Obtained: {obtained}", *details, f"Fix: {fix}"]
-    raise AssertionError("\n".join(lines))
-
 
 def _label(kernel: int) -> str:
     return f"K={kernel:03d}"
@@ -47,11 +40,6 @@ def _thr(x: float) -> str:
 
 def _pct(x: float, ref: float | None = None) -> str:
     return _num(100 * x, None if ref is None else 100 * ref, 0) + "%"
-
-
-def _listing(items: Sequence[str]) -> str:
-    more = f" (+{len(items) - MAX_LISTED} more)" if len(items) > MAX_LISTED else ""
-    return ", ".join(items[:MAX_LISTED]) + more
 
 
 def _kernels(ids: Tensor, index: Tensor, silent: Tensor, order: Tensor, ref: float | None) -> str:
@@ -393,10 +381,35 @@ def assert_shape(tensor: Any, expected: Sequence[Any], *, name: str | None = Non
           "responses from sweep [N, K], images [N, 3, H, W]")
 
 
+def mode_dependent(module: nn.Module) -> bool:
+    """True for modules known to compute differently in train and eval mode.
+
+    Dropout (p > 0), BatchNorm and InstanceNorm tracking running statistics, RReLU, torchvision's
+    StochasticDepth, and attention or recurrent layers with dropout. A custom module reading
+    ``self.training`` cannot be told apart and counts as mode-independent.
+
+    Example:
+        >>> mode_dependent(nn.BatchNorm2d(4)), mode_dependent(nn.Conv2d(3, 4, 3))
+        (True, False)
+    """
+    from torch.nn.modules.batchnorm import _NormBase
+    from torch.nn.modules.dropout import _DropoutNd
+
+    if isinstance(module, _NormBase):
+        return bool(module.track_running_stats)
+    if isinstance(module, nn.RReLU):
+        return True
+    if isinstance(module, (_DropoutNd, nn.MultiheadAttention, nn.RNNBase)):
+        return float(getattr(module, "p", getattr(module, "dropout", 0.0))) > 0
+    return type(module).__name__ == "StochasticDepth" and float(getattr(module, "p", 0)) > 0
+
+
 def assert_eval_mode(model: Any) -> None:
     """Assert that every submodule is in eval mode (Dropout off, BatchNorm on running stats).
 
     Accepts an ``nn.Module`` or a wrapper with a ``module`` attribute (``actassert.Network``).
+    On failure the modules whose behaviour depends on the mode (see :func:`mode_dependent`)
+    are named first, then the rest left in train mode.
 
     Example:
         >>> assert_eval_mode(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()).eval())
@@ -406,89 +419,20 @@ def assert_eval_mode(model: Any) -> None:
     if not isinstance(module, nn.Module):
         raise TypeError(f"assert_eval_mode needs an nn.Module; got {type(model).__name__}")
     mods = list(module.named_modules())
-    train = [f"{repr(n) if n else '(root)'} ({type(m).__name__})" for n, m in mods if m.training]
+    train = [(f"{repr(n) if n else '(root)'} ({type(m).__name__})", mode_dependent(m))
+             for n, m in mods if m.training]
     if not train:
         return
+    dependent = [text for text, flag in train if flag]
+    others = [text for text, flag in train if not flag]
+    details = [f"Mode-dependent in train mode: {_listing(dependent) or 'none'}"]
+    if others:
+        details.append(f"Also in train mode: {_listing(others)}")
     label = getattr(model, "name", None) or type(module).__name__
     _fail(f"eval mode check failed for model {label}",
           "every submodule in eval mode (training=False)",
-          f"{len(train)} of {len(mods)} modules in train mode",
-          [f"Train mode: {_listing(train)}"],
+          f"{len(train)} of {len(mods)} modules in train mode, {len(dependent)} of them "
+          "mode-dependent (Dropout, BatchNorm, ...)",
+          details,
           "call model.eval() before recording or asserting (Dropout and BatchNorm behave "
           "differently in train mode); actassert.load_model returns models in eval mode")
-
-
-def _flatten(out: Any) -> dict[str, Tensor]:
-    if isinstance(out, Tensor):
-        return {"output": out.detach().clone()}
-    if isinstance(out, Mapping):
-        items = [(str(k), v) for k, v in out.items()]
-    elif isinstance(out, (list, tuple)):
-        items = [(f"[{i}]", v) for i, v in enumerate(out)]
-    else:
-        raise TypeError("assert_deterministic needs fn to return a tensor, a mapping or a "
-                        f"sequence of tensors; got {type(out).__name__}")
-    if not all(isinstance(v, Tensor) for _, v in items):
-        raise TypeError("assert_deterministic needs every output of fn to be a tensor")
-    return {k: v.detach().clone() for k, v in items}
-
-
-def _compare(key: str, run: int, ref: Tensor, now: Tensor, atol: float
-             ) -> tuple[float, str, str] | None:
-    """``(max |difference|, short label, full description)`` of a mismatch, or None."""
-    label = f"{key!r} run {run}"
-    if now.shape != ref.shape or now.dtype != ref.dtype:
-        return (math.inf, label, (f"{label}: {tuple(now.shape)} {now.dtype}, run 1 "
-                f"{tuple(ref.shape)} {ref.dtype}"))
-    a, b = ref.double().flatten(), now.double().flatten()
-    same_nan = a.isnan() & b.isnan()
-    diff = torch.where(same_nan, 0.0, (a - b).abs()).nan_to_num(nan=math.inf)
-    bad = diff > atol
-    if not bool(bad.any()):
-        return None
-    flat = int(diff.argmax())
-    where = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), ref.shape))
-    worst = float(diff[flat])
-    return (worst, f"{label} max {worst:.3g}",
-            (f"{label}: max |difference| {worst:.3g} at {where} (run 1 {float(a[flat]):.6g}, "
-            f"run {run} {float(b[flat]):.6g}), {int(bad.sum())} of {a.numel()} elements differ"))
-
-
-def assert_deterministic(fn: Callable[..., Any], *args: Any, runs: int = 2, atol: float = 0.0,
-                         **kwargs: Any) -> None:
-    """Assert that ``fn(*args, **kwargs)`` returns the same tensors on every one of ``runs`` calls.
-
-    ``fn`` returns a tensor, a mapping of tensors (e.g. recorded activations) or a sequence of
-    them. Outputs are compared with run 1: bit-identical by default (NaN equals NaN), within
-    ``atol`` otherwise. Outputs are cloned at once, so a reused buffer cannot hide a difference.
-
-    Example:
-        >>> net = nn.Sequential(nn.Linear(4, 2)).eval()
-        >>> assert_deterministic(net, torch.ones(1, 4), runs=3)
-    """
-    __tracebackhide__ = True
-    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 2:
-        raise ValueError(f"runs={runs!r} must be an int >= 2")
-    if not atol >= 0:
-        raise ValueError(f"atol={atol!r} must be >= 0")
-    fn_name = getattr(fn, "__qualname__", None) or type(fn).__name__
-    first = _flatten(fn(*args, **kwargs))
-    problems: list[tuple[float, str, str]] = []
-    for run in range(2, runs + 1):
-        out = _flatten(fn(*args, **kwargs))
-        if out.keys() != first.keys():
-            problems.append((math.inf, f"run {run} keys",
-                             f"run {run} returned {sorted(out)}, run 1 {sorted(first)}"))
-            continue
-        found = (_compare(key, run, ref, out[key], atol) for key, ref in first.items())
-        problems.extend(p for p in found if p is not None)
-    if not problems:
-        return
-    problems.sort(key=lambda p: -p[0])
-    mode = "bit-identical" if atol == 0 else f"within atol={atol:g}"
-    _fail(f"determinism check failed for {fn_name} ({runs} runs)",
-          f"the same outputs on every run ({mode})", problems[0][2],
-          [f"Differences: {_listing([p[1] for p in problems])}"],
-          "seed every random source inside fn, call model.eval() (Dropout), set "
-          "torch.use_deterministic_algorithms(True) and torch.backends.cudnn.benchmark = False, "
-          "or pass atol=... if tiny float differences (GPU atomics) are acceptable")

@@ -15,6 +15,7 @@ __all__ = [
     "RecordingError",
     "ActAssertWarning",
     "NeverRanWarning",
+    "DeterminismWarning",
     "closest",
 ]
 
@@ -130,3 +131,7 @@ class ActAssertWarning(UserWarning):
 
 class NeverRanWarning(ActAssertWarning):
     """A requested layer (or call of it) produced nothing in any forward of a ``record`` block."""
+
+
+class DeterminismWarning(ActAssertWarning, RuntimeWarning):
+    """Something inside ``deterministic()`` switched a determinism flag back (cuDNN benchmark on)."""

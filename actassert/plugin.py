@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from actassert import registry
+from actassert import _hypothesis, registry
 from actassert.errors import ActAssertError, ActAssertWarning
 from actassert.reporting import Summary, dump_artefacts, missing_weights_as_skip
 from actassert.settings import (
@@ -69,7 +69,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(INI[OPTION_MAX_IMAGES], f"default of {OPTION_MAX_IMAGES}", default="")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--hypothesis-profile", None) == _hypothesis.PROFILE:
+        _hypothesis.register_profile()  # before Hypothesis' own plugin loads it
     try:
         settings = from_config(config)
     except ValueError as exc:
@@ -179,6 +182,20 @@ def hooked_layers() -> Iterator[Callable[..., Activations]]:
             return stack.enter_context(record(model, layers, **kwargs))
 
         yield factory
+
+
+@pytest.fixture
+def deterministic() -> Iterator[Any]:
+    """Deterministic torch for one test: deterministic kernels, cuDNN benchmark off, seeds 0.
+
+    Returns :class:`actassert.determinism.Deterministic` (``.seed``, ``.reseed()``); every flag,
+    ``CUBLAS_WORKSPACE_CONFIG`` and the random generators' states are restored after the test.
+    See :func:`actassert.determinism.deterministic`.
+    """
+    from actassert.determinism import deterministic as block
+
+    with block() as state:
+        yield state
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

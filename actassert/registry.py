@@ -6,6 +6,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from actassert._hypothesis import current_example
+
 __all__ = ["TestRecord", "current", "begin", "end", "KEEP_LAST"]
 
 #: At most this many ``record`` blocks, sweeps and tunings are kept per test (the latest ones, the
@@ -32,6 +34,7 @@ class TestRecord:
         wants_figures: whether a failure of this test would draw figures (the plugin sets it from
             ``--actassert-dump`` and ``--actassert-max-images``); assertions capture the maps a
             figure needs only then.
+        example: the Hypothesis example this record belongs to (None outside ``@given``).
     """
 
     __test__ = False  # not a pytest test class, despite its name
@@ -52,6 +55,7 @@ class TestRecord:
         """Remember the responses of a sweep."""
         if self.keeps:
             self.responses.append((label, responses))
+    example: object | None = None
 
     def add_tuning(self, tuning: Any) -> None:
         """Remember a tuning curve set once (by identity)."""
@@ -70,6 +74,11 @@ class TestRecord:
         self.tunings.clear()
         self.notes.clear()
 
+    def restart(self, example: object | None) -> None:
+        """Forget what earlier examples registered: a new Hypothesis example has started."""
+        self.forget()
+        self.example = example
+
     def is_empty(self) -> bool:
         """True when nothing drawable was registered."""
         return not (self.activations or self.responses or self.tunings)
@@ -81,8 +90,16 @@ _stack: list[TestRecord] = [TestRecord(keeps=False, wants_figures=False)]
 
 
 def current() -> TestRecord:
-    """The record of the running test; outside a test, a record that keeps nothing."""
-    return _stack[-1]
+    """The record of the running test; outside a test, a record that keeps nothing.
+
+    Inside a Hypothesis ``@given`` test each example starts the record afresh, so a failing
+    property leaves the figures of the example Hypothesis runs last: the shrunk failing one.
+    """
+    record = _stack[-1]
+    example = current_example()
+    if example is not None and example is not record.example:
+        record.restart(example)
+    return record
 
 
 def begin(*, wants_figures: bool = True) -> TestRecord:

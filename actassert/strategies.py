@@ -2,7 +2,9 @@
 
 Each strategy draws the *parameters* of a controlled stimulus and returns the drawn ``Stimuli``
 (one image, with its mask and parameters), so a failing example shrinks to a readable stimulus
-such as ``hue=0 radius=0.05``.
+such as ``hue=0 radius=0.05``. Importing this module registers the ``actassert`` settings
+profile (no deadline, 25 examples); the plugin registers it too when pytest runs with
+``--hypothesis-profile=actassert``.
 
 Example:
     >>> from hypothesis import given
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from hypothesis import strategies as hs
 
+from actassert._hypothesis import register_profile
 from actassert.errors import StimulusError
 
 if TYPE_CHECKING:
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
     from actassert.stimuli import Stimuli
 
 __all__ = ["hues", "hue_discs", "shape_stimuli", "grating_stimuli"]
+
+register_profile()  # settings.load_profile("actassert") works once strategies is imported
 
 
 def _bounds(name: str, low: float, high: float, *, floor: float, ceiling: float) -> None:

@@ -310,11 +310,13 @@ def test_eval_mode_lists_modules_in_train_mode() -> None:
     net[3].train()
     lines = failure(lambda: assert_eval_mode(net))
     assert lines[0] == "eval mode check failed for model Sequential"
-    assert lines[2] == "Obtained: 2 of 5 modules in train mode"
-    assert lines[3] == "Train mode: '1' (BatchNorm2d), '3' (Dropout)"
+    assert lines[2] == ("Obtained: 2 of 5 modules in train mode, 2 of them mode-dependent "
+                        "(Dropout, BatchNorm, ...)")
+    assert lines[3] == "Mode-dependent in train mode: '1' (BatchNorm2d), '3' (Dropout)"
     assert "model.eval()" in lines[-1]
     lines = failure(lambda: assert_eval_mode(small_net()))
-    assert lines[3].startswith("Train mode: (root) (Sequential), '0' (Conv2d)")
+    assert lines[3] == "Mode-dependent in train mode: '1' (BatchNorm2d), '3' (Dropout)"
+    assert lines[4] == "Also in train mode: (root) (Sequential), '0' (Conv2d), '2' (ReLU)"
     with pytest.raises(TypeError, match="needs an nn.Module; got int"):
         assert_eval_mode(3)
 

@@ -9,6 +9,8 @@ EXPECTED = {
     "assert_prefers", "assert_prefers_larger", "assert_selective", "assert_shape", "assertions", "errors", "layers",
     "list_layers", "load_model", "measures", "models", "record", "recording", "stimuli", "sweep",
     "tuning", "strategies", "bench",
+    "assert_batch_invariant", "assert_hooks_transparent", "deterministic", "determinism",
+    "invariance",
 }
 
 

@@ -67,3 +67,66 @@ def test_the_winning_opponent_kernel_names_the_discs_hue_sector(opponent_net, di
 def test_bad_bounds_are_quoted(call, message):
     with pytest.raises(StimulusError, match=__import__("re").escape(message)):
         call()
+
+
+# -- failing properties: the shrunk example's figures and a readable example ------------------------
+
+FALSE_PROPERTY = """
+import torch
+from hypothesis import given, settings
+from torch import nn
+
+from actassert import Network, record
+from actassert import strategies as st
+
+conv = nn.Conv2d(3, 1, 1)
+with torch.no_grad():
+    conv.weight.copy_(torch.tensor([1.0, -0.5, -0.5]).view(1, 3, 1, 1))  # red minus the rest
+    conv.bias.zero_()
+net = Network(nn.Sequential(conv, nn.ReLU()), name="planted", device="cpu")
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(disc=st.hue_discs(size=32, luminance=["free"]))
+def test_red_kernel_never_responds(disc):
+    with record(net, ["1"]) as acts:
+        net(disc.images)
+    assert acts["1"].max() <= 0, "the red kernel responded"
+"""
+
+
+def test_a_false_property_leaves_only_the_shrunk_examples_figures(pytester):
+    pytester.makepyfile(test_false=FALSE_PROPERTY)
+    result = pytester.runpytest("--actassert-device=cpu", "-p", "no:cacheprovider",
+                                "-p", "no:randomly")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*test_red_kernel_never_responds(",  # Hypothesis' example
+                                 "*disc=Stimuli(n=1, 32x32 px, hue=[[]*[]], radius=[[]*[]], *"])
+    folders = [p for p in (pytester.path / "actassert-results").iterdir() if p.is_dir()]
+    assert len(folders) == 1
+    figures = sorted(p.name for p in folders[0].glob("*.png"))
+    assert figures == ["grid-planted-1.png", "input-planted.png"]  # one example, not 16 figures
+
+
+def test_small_stimulus_sets_show_their_parameters():
+    from hypothesis.vendor.pretty import pretty
+
+    from actassert.stimuli import hue_disc, shapes
+
+    disc = hue_disc([210.5], radius=0.31, size=16)
+    assert repr(disc).startswith("Stimuli(n=1, 16x16 px, hue=[210.5], radius=[0.31], ")
+    assert pretty(disc) == repr(disc)
+    assert repr(shapes(["circle", "square"], [8], size=16)) == \
+        "Stimuli(n=2, 16x16 px, kind=[circle, square], size=[8, 8], device=cpu)"
+
+
+def test_the_actassert_profile_is_selectable(pytester):
+    pytester.makepyfile("""
+        from hypothesis import settings
+
+        def test_profile():
+            assert settings.get_current_profile_name() == "actassert"
+            assert settings.default.deadline is None and settings.default.max_examples == 25
+    """)
+    result = pytester.runpytest_subprocess("--hypothesis-profile=actassert", "-p", "no:randomly")
+    result.assert_outcomes(passed=1)
