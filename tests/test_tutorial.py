@@ -1,6 +1,7 @@
 """The tutorial report: layers chosen, three experiments answered, summary.json true to sweep and Tuning."""
 
 import json
+from html import escape
 import re
 import sys
 
@@ -51,12 +52,15 @@ def test_answers_follow_the_numbers():
         "correlation -1.00): 50% in a and 5% in d; lowest 5% in d, highest 50% in a.")
     size = Experiment("size", "Size", "size", "px", "", "", "", 0.3,
                       [_row("a", 0.0), _row("b", 0.3, [8, 11, 16]), _row("c", 0.2, [16, 32, 45]),
-                       _row("d", 0.2, [16, 23, 32])])
-    assert "rises with depth (rank correlation +0.50): 11 px in b and 23 px in d; lowest 11 px " \
-           "in b, highest 32 px in c." in size.answer()
+                       _row("d", 0.2, [32, 45, 64])])
+    assert "rises with depth (rank correlation +1.00): 11 px in b and 45 px in d; lowest 11 px " \
+           "in b, highest 45 px in d." in size.answer()
     flat = Experiment("orientation", "Orientation", "orientation", "degrees", "", "", "", 0.3,
-                      [_row("a", 0.2), _row("b", 0.6), _row("c", 0.1), _row("d", 0.3)])
+                      [_row("a", 0.3), _row("b", 0.5), _row("c", 0.25), _row("d", 0.4)])
     assert "shows no steady trend with depth" in flat.answer()
+    valley = Experiment("colour", "Colour", "hue", "degrees", "", "", "", 0.3,
+                        [_row("a", 0.4), _row("b", 0.2), _row("c", 0.1), _row("d", 0.5)])
+    assert "falls, then rises again with depth" in valley.answer()
 
 
 def test_trend_helpers():
@@ -81,7 +85,7 @@ def small_report(tmp_path_factory):
 
     net = aa.load_model("resnet18", weights=None, device="cpu")
     out = tmp_path_factory.mktemp("tutorial")
-    report = run_tutorial(net, out, layers=LAYERS, design=SMALL, progress=Progress(None))
+    report = run_tutorial(net, out, layers=LAYERS, design=SMALL, progress=Progress(enabled=False))
     return net, out, report, json.loads((out / "summary.json").read_text())
 
 
@@ -126,7 +130,7 @@ def test_page_shows_every_number_of_the_summary(small_report):
     assert page == render(summary)  # the page is rendered from summary.json alone
     for key in ("colour", "size", "orientation"):
         exp = summary["experiments"][key]
-        assert f'<section id="{key}">' in page and exp["answer"] in page
+        assert f'<section id="{key}">' in page and escape(exp["answer"]) in page
         assert "How it is measured" in page and exp["index"].split(" (")[0] in page
         for row in exp["layers"]:
             assert f"<td>{100 * row['fraction']:.0f}%</td>" in page
@@ -182,3 +186,9 @@ def test_tutorial_rejects_too_few_hues(tmp_path, capsys):
     assert main(["tutorial", "resnet18", "--weights", "none", "--hues", "2",
                  "--out", str(tmp_path)]) == 2
     assert "at least 3 hues" in capsys.readouterr().err
+
+
+def test_grating_frequencies_stay_under_the_nyquist_limit():
+    assert Design(side=48).spatial_frequencies() == [4.0, 8.0, 16.0]
+    with pytest.raises(ValueError, match="Nyquist limit 4 of 8-px images"):
+        Design(side=8, frequencies=(16.0,)).spatial_frequencies()

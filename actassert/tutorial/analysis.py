@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["KernelRow", "LayerResult", "best_frequency_tuning", "layer_result", "quartiles"]
+__all__ = ["PLOTTED_KERNELS", "TOP_KERNELS", "KernelRow", "LayerResult", "best_frequency_tuning", "layer_result", "quartiles"]
 
 TOP_KERNELS = 8
-"""Kernels listed in each layer's table (and drawn in its tuning plot): the most selective."""
+"""Kernels listed in each layer's table: the most selective."""
+PLOTTED_KERNELS = 4
+"""Kernels drawn in each layer's tuning plot: the first of the table."""
 
 
 @dataclass
@@ -57,19 +59,13 @@ def quartiles(values: Any, *, log: bool = False) -> list[float]:
     return (q.exp() if log else q).tolist()
 
 
-def layer_result(tuning: Any, min_index: float, *, index: Any = None,
-                 preferred: Any = None) -> LayerResult:
-    """Summarise a :class:`~actassert.Tuning` (or given per-kernel ``index`` / ``preferred``).
-
-    Args:
-        tuning: the layer's tuning over the experiment's parameter.
-        min_index: selective means index >= this (silent kernels never are).
-        index: per-kernel indices to use instead of ``tuning.selectivity()``.
-        preferred: per-kernel preferred values instead of ``tuning.preferred()``.
-    """
+def layer_result(tuning: Any, min_index: float) -> LayerResult:
+    """Summarise a :class:`~actassert.Tuning`: selective kernels (index >= ``min_index``, never
+    silent ones), index quartiles of responding kernels, preferred-value quartiles of the
+    selective ones (not for a circular parameter) and the most selective kernels."""
     silent = tuning.silent()
-    idx = tuning.selectivity() if index is None else index
-    pref = tuning.preferred() if preferred is None else preferred
+    idx = tuning.selectivity()
+    pref = tuning.preferred()
     chosen = (idx >= min_index) & ~silent
     responding = idx[~silent]
     log = getattr(tuning, "scale", "linear") == "log"

@@ -32,7 +32,7 @@ class Design:
     side: int = 224
     hues: int = 24
     disc_radius: float = 0.25
-    size_steps_per_octave: int = 4
+    size_steps_per_octave: int = 3
     smallest: float = 8 / 224
     largest: float = 0.8
     shapes: tuple[str, ...] = ("circle", "square", "triangle")
@@ -52,6 +52,14 @@ class Design:
                 out.append(size)
             i += 1
         return out
+
+    def spatial_frequencies(self) -> list[float]:
+        """``frequencies`` up to the Nyquist limit of ``side`` (half a cycle per pixel)."""
+        usable = [f for f in self.frequencies if f <= self.side / 2]
+        if not usable:
+            raise ValueError(f"frequencies {self.frequencies} are all above the Nyquist limit "
+                             f"{self.side / 2:g} of {self.side}-px images; give lower ones")
+        return usable
 
     def hue_discs(self, device: Any = None) -> Any:
         """``hues`` discs as bright as the grey background (``luminance="matched"``)."""
@@ -73,7 +81,7 @@ class Design:
         from actassert.stimuli import gratings
 
         step = 180.0 / self.orientations
-        return gratings([i * step for i in range(self.orientations)], list(self.frequencies),
+        return gratings([i * step for i in range(self.orientations)], self.spatial_frequencies(),
                         list(self.phases), size=self.side, device=device)
 
     def describe(self) -> dict[str, str]:
@@ -89,7 +97,8 @@ class Design:
                      "size = side of the bounding box), centred"),
             "orientation": (f"full-field sinusoidal gratings, {self.orientations} orientations "
                             f"0..{180 - 180 / self.orientations:g} degrees x spatial frequencies "
-                            f"{', '.join(f'{f:g}' for f in self.frequencies)} cycles per image x "
+                            f"{', '.join(f'{f:g}' for f in self.spatial_frequencies())} "
+                            "cycles per image x "
                             f"phases {', '.join(f'{p:g}' for p in self.phases)} degrees, "
                             "contrast 1 around mid grey"),
         }

@@ -81,15 +81,21 @@ def spearman(values: Sequence[float]) -> float:
 def trend(points: Sequence[tuple[str, float]], fmt: Callable[[float], str]) -> str:
     """``rises with depth (rank correlation 0.71): 16 px in a, 45 px in d; lowest ..., highest ...``.
 
-    "Rises" / "falls" need a rank correlation with depth of at least 0.5 in size; otherwise
-    the values show no steady trend.
+    "Rises" / "falls" need a rank correlation with depth of at least 0.5 in size. Otherwise,
+    an inner lowest (highest) value that both ends exceed by half (fall short of by a third)
+    is "falls, then rises again" ("rises, then falls again"); else there is no steady trend.
     """
     rho = spearman([v for _, v in points])
-    word = ("rises with depth" if rho >= 0.5 else "falls with depth" if rho <= -0.5
-            else "shows no steady trend with depth")
     (first, a), (last, b) = points[0], points[-1]
     lo = min(points, key=lambda p: p[1])
     hi = max(points, key=lambda p: p[1])
+    word = ("rises with depth" if rho >= 0.5 else "falls with depth" if rho <= -0.5
+            else "shows no steady trend with depth")
+    inner = points[1:-1]
+    if abs(rho) < 0.5 and lo in inner and min(a, b) >= 1.5 * lo[1]:
+        word = "falls, then rises again with depth"
+    elif abs(rho) < 0.5 and hi in inner and max(a, b) <= hi[1] / 1.5:
+        word = "rises, then falls again with depth"
     return (f"{word} (rank correlation {rho:+.2f}): {fmt(a)} in {first} and {fmt(b)} in {last}; "
             f"lowest {fmt(lo[1])} in {lo[0]}, highest {fmt(hi[1])} in {hi[0]}")
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from actassert.tutorial.analysis import TOP_KERNELS
+from actassert.tutorial.analysis import PLOTTED_KERNELS
 from actassert.tutorial.design import shape_label
 
 __all__ = ["GRID_TOP", "LayerFigures", "grid_figures", "layer_figures", "preferred_stimulus", "slug"]
@@ -80,7 +80,7 @@ def layer_figures(net: Any, stimuli: Any, tunings: dict[str, Any], out: Path,
     figures: dict[str, LayerFigures] = {}
     for layer, tuning in tunings.items():
         plot = f"{prefix}-tuning-{slug(layer)}.png"
-        drawing.tuning_plot(tuning, path=out / plot, max_kernels=TOP_KERNELS)
+        drawing.tuning_plot(tuning, path=out / plot, max_kernels=PLOTTED_KERNELS)
         label = shape_label(stimuli, picks[layer])
         maps = acts[layer][order.index(picks[layer])]
         if maps.dim() not in (1, 3):  # e.g. tokens: no map to draw

@@ -6,6 +6,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from actassert.tutorial.analysis import PLOTTED_KERNELS
 from actassert.tutorial.layer_figures import GRID_TOP
 from actassert.tutorial.page_text import (
     HOW_PARAGRAPHS,
@@ -59,7 +60,7 @@ def _layer_section(exp: dict[str, Any], row: dict[str, Any], fig: dict[str, Any]
     parts = [f'<section class="layer" id="{escape(anchor)}"><h3>{escape(layer)}</h3>',
              f"<p>{row['kernels']} kernels, {row['silent']} silent, {row['selective']} selective "
              f"({100 * row['fraction']:.0f}%). The table lists the {len(row['top'])} most "
-             "selective kernels, drawn in the tuning plot.</p>", _kernel_table(exp, row)]
+             f"selective kernels; the tuning plot draws the first {PLOTTED_KERNELS}.</p>", _kernel_table(exp, row)]
     if fig:
         parts.append(_img(fig["tuning"], f"{layer} tuning", f"{layer}: tuning curves"))
         shown = len(fig["shown_kernels"])

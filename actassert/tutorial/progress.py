@@ -13,11 +13,13 @@ class Progress:
     """Prints ``[  12.3 s] stage`` lines, flushed at once, so a piped or logged run shows them.
 
     Args:
-        stream: where to print (default stderr, so stdout keeps the results); None prints nothing.
+        stream: where to print; None means ``sys.stderr`` at each call (stdout keeps results).
+        enabled: False records the lines without printing them.
     """
 
-    def __init__(self, stream: TextIO | None = sys.stderr) -> None:
+    def __init__(self, stream: TextIO | None = None, *, enabled: bool = True) -> None:
         self.stream = stream
+        self.enabled = enabled
         self.start = time.perf_counter()
         self.lines: list[str] = []
 
@@ -29,5 +31,5 @@ class Progress:
         """Report that ``message``'s stage starts now."""
         line = f"[{self.elapsed():6.1f} s] {message}"
         self.lines.append(line)
-        if self.stream is not None:
-            print(line, file=self.stream, flush=True)
+        if self.enabled:
+            print(line, file=self.stream or sys.stderr, flush=True)

@@ -102,7 +102,7 @@ def run_tutorial(net: Any, out: Path, *, layers: list[str] | None = None,
     ``report.html``. ``design`` sets the stimuli (default: ``Design(side=net.input_size)``);
     ``layers`` defaults to ``default_layers(net)``; ``progress`` prints each stage.
     """
-    step = progress or Progress(None)
+    step = progress or Progress(enabled=False)
     design = design or Design(side=int(getattr(net, "input_size", 224) or 224))
     step(f"choosing layers of {getattr(net, 'name', type(net).__name__)}")
     chosen = layers or default_layers(net)
