@@ -3,6 +3,8 @@
 import json
 from html import escape
 import re
+import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -192,3 +194,17 @@ def test_grating_frequencies_stay_under_the_nyquist_limit():
     assert Design(side=48).spatial_frequencies() == [4.0, 8.0, 16.0]
     with pytest.raises(ValueError, match="Nyquist limit 4 of 8-px images"):
         Design(side=8, frequencies=(16.0,)).spatial_frequencies()
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None and shutil.which("chromium-browser") is None,
+                    reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_report_loads_in_chromium_with_no_missing_image(small_report, tmp_path):
+    _, out, _, _ = small_report
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                          "--disable-background-networking", f"--user-data-dir={tmp_path}",
+                          "--dump-dom", (out / "report.html").as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    body = re.search(r"<body[^>]*>", dom).group(0)
+    images = (out / "report.html").read_text().count("<img ")
+    assert f'data-loaded="{images}"' in body and 'data-missing="0"' in body
