@@ -1,11 +1,11 @@
 """The tutorial report: layers chosen, three experiments answered, summary.json true to sweep and Tuning."""
 
 import json
-from html import escape
 import re
 import shutil
 import subprocess
 import sys
+from html import escape
 
 import numpy as np
 import pytest

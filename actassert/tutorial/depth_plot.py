@@ -17,9 +17,11 @@ def _series(ax: Any, results: list[LayerResult], label: str, style: str,
     if value == "fraction":
         ax.plot(xs, [100 * r.fraction for r in results], style, label=label, lw=1.5, ms=5)
         return
-    pts = [(x, r.preferred if value == "preferred" else r.index) for x, r in zip(
-        xs, results, strict=True)]
-    pts = [(x, q) for x, q in pts if q is not None]
+    pts: list[tuple[int, list[float]]] = []
+    for i, r in zip(xs, results, strict=True):
+        q = r.preferred if value == "preferred" else r.index
+        if q is not None:
+            pts.append((i, q))
     if not pts:
         return
     x = [p[0] for p in pts]
