@@ -50,6 +50,9 @@ def depth_plot(experiment: Experiment, path: Path) -> Path:
     share.set_ylim(0, 100)
     if second == "preferred":
         spread.set_yscale("log")
+        ticks = [4, 8, 16, 32, 64, 128, 256]
+        spread.set_yticks(ticks, [str(t) for t in ticks])
+        spread.set_yticks([], minor=True)
         spread.set_ylabel(f"preferred {experiment.parameter} of selective kernels (px)")
     else:
         spread.set_ylabel("selectivity index of responding kernels")
