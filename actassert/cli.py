@@ -59,10 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", type=Path, default=Path("actassert-results"),
                      help="output folder (default: actassert-results)")
     rec.add_argument("--size", type=_side, default=None, help="image side (default: the model's)")
-    tut = commands.add_parser("tutorial", help="the colour and size experiments, as a report")
+    tut = commands.add_parser(
+        "tutorial", help="the colour, size and orientation experiments across depth, as a report")
     _common(tut)
     tut.add_argument("--layers", nargs="+", default=None,
-                     help="layers to study (default: 6 activation layers spread over the depth)")
+                     help="layers to study (default: 8 activation layers spread over the depth)")
     tut.add_argument("--hues", type=int, default=24, help="hues on the circle (default: 24)")
     tut.add_argument("--size", type=_side, default=None, help="image side (default: the model's)")
     tut.add_argument("--out", type=Path, default=Path("actassert-tutorial"),
@@ -151,18 +152,22 @@ def _check_out(out: Path) -> None:
 
 def _tutorial(args: argparse.Namespace) -> int:
     from actassert.layers import resolve_layers
-    from actassert.tutorial import run_tutorial
+    from actassert.tutorial import Design, Progress, run_tutorial
 
     if args.hues < 3:
         raise ValueError(f"--hues {args.hues}: at least 3 hues are needed for a tuning curve")
     _check_out(args.out)
+    progress = Progress()
+    progress(f"loading {args.model}")
     net = _load(args)
     layers = [str(r) for r in resolve_layers(net, args.layers)] if args.layers else None
-    report = run_tutorial(net, args.out, layers=layers, hues=args.hues, image_size=args.size)
-    print(f"{net.name} ({net.weights or 'random init'}): colour and size experiments")
+    design = Design(side=args.size or net.input_size, hues=args.hues)
+    report = run_tutorial(net, args.out, layers=layers, design=design, progress=progress)
+    print(f"{net.name} ({net.weights or 'random init'}) on {net.device}: colour, size and "
+          "orientation across depth")
     for line in report.lines():
         print(line)
-    print(f"{len(report.figures)} figures and the report: {report.page}")
+    print(f"summary.json and the report: {report.page}")
     return 0
 
 

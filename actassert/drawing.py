@@ -36,6 +36,10 @@ _AUTO_MIN = 56  # small maps are upscaled by an integer factor to at least this 
 _AUTO_MAX = 112  # large maps are shown at most this size
 _POINT_CELL = 48  # cell of a map without space ([K] or [K, 1, 1])
 _STRIP_PER_ROW = 12
+_UNITS = {"hue": "degrees", "orientation": "degrees", "phase": "degrees", "size": "px",
+          "spatial_frequency": "cycles per image", "radius": "fraction of the side"}
+"""Units of the stimulus parameters, for axis labels (``size (px)``)."""
+_DEGREES = ("hue", "orientation", "phase")
 
 
 class DrawingError(ActAssertError, ValueError):
@@ -268,10 +272,12 @@ def kernel_grid(maps: ArrayLike, *, cols: int = 16, scale: str = "kernel", cell:
 
     header: list[tuple[str, Font]] = []
     if title is not None:
-        desc = ("one min..max over the layer" if used_scale == "shared"
-                else "each map its own min..max")
+        desc = ("one grey scale for the whole layer" if used_scale == "shared"
+                else "each map scaled to its own range")
         header.append((title, _font(15)))
-        info = f"{k} kernels {h}x{w}, scale={used_scale} ({desc}), values {lo:.4g}..{hi:.4g}"
+        where = f"{h} x {w} positions" if not pointwise else "one value each"
+        info = (f"{k} kernels of {where}; {desc}, black lowest, white highest; values from "
+                f"{lo:.4g} to {hi:.4g}")
         header.append((info, font))
     if bad is not None:
         n_nan = int(np.isnan(x).sum())
@@ -497,12 +503,14 @@ def tuning_plot(tuning: TuningLike, kernels: int | Sequence[int] | Tensor | None
         peak = float(np.nanmax(y)) if np.isfinite(y).any() else 0.0
         if polar:
             period = float(circular)  # type: ignore[arg-type]
-            _polar_panel(ax, values, y, period, colours, float(preferred[pos]), peak)
+            _polar_panel(ax, values, y, period, colours, float(preferred[pos]), peak,
+                         "°" if parameter in _DEGREES else "")
         else:
             _linear_panel(ax, values, y, colours, float(preferred[pos]), peak, log=log,
                           period=None if circular is None else float(circular), hue=hue)
             if slot // ncols == nrows - 1 or slot + ncols >= n:
-                ax.set_xlabel(parameter, fontsize=8)
+                unit = _UNITS.get(parameter)
+                ax.set_xlabel(f"{parameter} ({unit})" if unit else parameter, fontsize=8)
             if slot % ncols == 0:
                 ax.set_ylabel("mean response", fontsize=8)
     image = _figure_to_image(fig)
@@ -512,7 +520,7 @@ def tuning_plot(tuning: TuningLike, kernels: int | Sequence[int] | Tensor | None
 
 
 def _polar_panel(ax: Any, values: np.ndarray, y: np.ndarray, period: float, colours: Any,
-                 pref: float, peak: float) -> None:
+                 pref: float, peak: float, unit: str = "") -> None:
     theta = values * (2 * np.pi / period)
     ax.plot(np.append(theta, theta[:1]), np.append(y, y[:1]), color="0.35", lw=1, zorder=2)
     ax.scatter(theta, y, c=colours, s=16, zorder=3, edgecolors="none")
@@ -523,7 +531,7 @@ def _polar_panel(ax: Any, values: np.ndarray, y: np.ndarray, period: float, colo
     ax.plot([tp, tp], [lo, peak], color="black", lw=0.8, ls="--", zorder=1)
     ax.plot([tp], [peak], marker="*", ms=11, color="black", mec="white", mew=0.5, zorder=4)
     ticks = np.arange(8) * (2 * np.pi / 8)
-    ax.set_xticks(ticks, [f"{period * i / 8:g}" for i in range(8)])
+    ax.set_xticks(ticks, [f"{period * i / 8:g}{unit}" for i in range(8)])
     ax.yaxis.set_major_locator(_max_ticks(3))
 
 
@@ -588,6 +596,22 @@ def _fit(text: str, font: Font, width: int) -> str:
     return text + "…"
 
 
+def _wrap(text: str, font: Font, width: int, lines: int = 2) -> list[str]:
+    """``text`` on at most ``lines`` lines of ``width`` px, broken at spaces; only a last line
+    that still does not fit is cut with an ellipsis."""
+    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
+    out: list[str] = []
+    words = text.split(" ")
+    while words and len(out) < lines - 1:
+        line = words.pop(0)
+        while words and probe.textlength(f"{line} {words[0]}", font=font) <= width:
+            line = f"{line} {words.pop(0)}"
+        out.append(line)
+    if words:
+        out.append(" ".join(words))
+    return [_fit(line, font, width) for line in out] or [""]
+
+
 def stimulus_strip(images: ArrayLike, *, labels: Sequence[str] | Mapping[str, Any] | None = None,
                    highlight: int | Sequence[int] | None = None, max_images: int = 24,
                    cell: int = 96, path: str | os.PathLike[str] | None = None) -> Image.Image:
@@ -603,7 +627,8 @@ def stimulus_strip(images: ArrayLike, *, labels: Sequence[str] | Mapping[str, An
             shown images are copied to the CPU.
         labels: one string per image, or a mapping of parameter name to ``N`` values
             (``Stimuli.params``) giving ``"hue=90"``; None labels images by index (``#12``).
-            Labels longer than the cell are cut with an ellipsis.
+            Labels wider than the cell wrap onto a second line at spaces; only what still does
+            not fit is cut with an ellipsis.
         highlight: index (or indices) of images framed in red.
         max_images: at most this many images are drawn.
         cell: px of an image's longer side.
@@ -660,7 +685,9 @@ def stimulus_strip(images: ArrayLike, *, labels: Sequence[str] | Mapping[str, An
     pix[bad] = _RED
 
     font = _font(_LABEL_FONT)
-    label_h = _text_height(font) + 6
+    wrapped = {i: _wrap(texts[i], font, cell + _GAP) for i in shown}
+    line_h = _text_height(font) + 2
+    label_h = line_h * max(len(w) for w in wrapped.values()) + 4
     per_row = min(len(shown), _STRIP_PER_ROW)
     rows = -(-len(shown) // per_row)
     caption = f"{len(shown)} of {n} shown (evenly spaced)" if len(shown) < n else None
@@ -683,10 +710,10 @@ def stimulus_strip(images: ArrayLike, *, labels: Sequence[str] | Mapping[str, An
         if idx in marked_set:
             draw.rectangle((x0 - 4, y0 - 4, x0 + size[0] + 3, y0 + size[1] + 3),
                            outline=_RED, width=3)
-        text = _fit(texts[idx], font, cell + _GAP)
-        tx = _MARGIN + c * pitch_x + (pitch_x - draw.textlength(text, font=font)) / 2
-        draw.text((tx, _MARGIN + head_h + r * pitch_y + 2 * _GAP + cell - 2), text,
-                  fill=_RED if idx in marked_set else (0, 0, 0), font=font)
+        for j, line in enumerate(wrapped[idx]):
+            tx = _MARGIN + c * pitch_x + (pitch_x - draw.textlength(line, font=font)) / 2
+            draw.text((tx, _MARGIN + head_h + r * pitch_y + 2 * _GAP + cell - 2 + j * line_h),
+                      line, fill=_RED if idx in marked_set else (0, 0, 0), font=font)
     if path is not None:
         save_png(page, path)
     return page

@@ -10,6 +10,10 @@ The three ways of the activation-maps tutorial to quantify a kernel's response t
 - ``"threshold"``: the share of map positions above a level; ``threshold=0.5`` is an absolute
   level, ``threshold="50%"`` is half of each kernel's maximum over the whole sweep (found in a
   first pass, so the count does not depend on batching).
+- ``"centre"``: the response of the map position under the stimulus centre (the centroid of its
+  mask), the single-unit measurement behind Cavanaugh, Bair & Movshon's (2002) size tuning: one
+  unit at a fixed place, the stimulus growing around it. The map is sampled there bilinearly, so a
+  centre on the border between positions (a centred stimulus on an even-sided map) averages them.
 
 Any callable ``(maps, masks) -> Tensor[N, K]`` works too. Layers without space (``[N, K]``, like
 ``fc``) pass through mean, median and foreground unchanged; ``threshold`` gives 1 where a unit
@@ -34,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["sweep", "Responses", "REDUCTIONS", "reduce_maps", "SweepError"]
 
-REDUCTIONS = ("mean", "median", "foreground", "threshold")
+REDUCTIONS = ("mean", "median", "foreground", "threshold", "centre")
 #: Parameters whose values wrap around, with their period (used by ``Responses.tuning``).
 CIRCULAR_PARAMETERS = {"hue": 360.0, "orientation": 180.0, "phase": 360.0}
 
@@ -134,6 +138,8 @@ def reduce_maps(maps: torch.Tensor, masks: torch.Tensor | None, how: str | Reduc
             raise SweepError('reduce="foreground": a stimulus has an empty mask, so it has no '
                              "foreground to average over; use reduce='mean' for such stimuli")
         return (maps * cover).sum(dim=(2, 3)) / total
+    if how == "centre":
+        return _at_centre(maps, masks)
     raise SweepError(f"reduce={how!r} is not one of {', '.join(REDUCTIONS)} or a callable")
 
 
@@ -412,6 +418,29 @@ def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence
         responses.maps[0] = maps
     record.add_responses(responses.network, responses)
     return responses
+
+
+def _at_centre(maps: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
+    """Each map sampled bilinearly under its stimulus' mask centroid, ``[N, K]``."""
+    import torch
+    import torch.nn.functional as F
+
+    if masks is None:
+        raise SweepError('reduce="centre" needs the stimuli\'s masks (their centres)')
+    weight = masks[:, 0].to(maps.dtype)
+    total = weight.sum(dim=(1, 2))
+    if bool((total <= 0).any()):
+        raise SweepError('reduce="centre": a stimulus has an empty mask, so it has no centre; '
+                         "use reduce='mean' for such stimuli")
+    h, w = weight.shape[-2:]
+    ys = (torch.arange(h, device=maps.device, dtype=maps.dtype) + 0.5) / h
+    xs = (torch.arange(w, device=maps.device, dtype=maps.dtype) + 0.5) / w
+    cy = (weight.sum(dim=2) * ys).sum(dim=1) / total  # centroid, as a fraction of the side
+    cx = (weight.sum(dim=1) * xs).sum(dim=1) / total
+    grid = torch.stack([2 * cx - 1, 2 * cy - 1], dim=1).view(-1, 1, 1, 2)
+    sampled = F.grid_sample(maps, grid, mode="bilinear", align_corners=False,
+                            padding_mode="border")
+    return sampled.flatten(1)
 
 
 def _threshold_at(level: Any) -> Reducer:

@@ -1,4 +1,4 @@
-"""sweep() and the tutorial's three reductions: whole map, foreground, threshold."""
+"""sweep() and the tutorial's reductions: whole map, foreground, threshold, centre."""
 
 import pytest
 import torch
@@ -188,3 +188,29 @@ def test_token_outputs_reduce_over_tokens():
     with record(net, [layer]) as acts:
         net(discs.images)
     torch.testing.assert_close(resp[layer], acts[layer].median(dim=1).values)
+
+
+def test_centre_reads_the_position_under_the_stimulus_centre():
+    maps = torch.arange(25, dtype=torch.float32).reshape(1, 1, 5, 5)
+    centred = shapes("circle", [9], size=20)             # centre (10, 10): position (2, 2) of 5x5
+    assert reduce_maps(maps, centred.masks, "centre").item() == pytest.approx(12.0)
+    corner = shapes("square", [4], size=20, center=(0.1, 0.1))  # centre (2, 2): position (0, 0)
+    assert reduce_maps(maps, corner.masks, "centre").item() == pytest.approx(0.0)
+
+
+def test_centre_on_a_border_between_positions_averages_them():
+    maps = torch.arange(16, dtype=torch.float32).reshape(1, 1, 4, 4)
+    centred = shapes("circle", [6], size=16)             # centre (8, 8): between rows/cols 1 and 2
+    assert reduce_maps(maps, centred.masks, "centre").item() == pytest.approx((5 + 6 + 9 + 10) / 4)
+    with pytest.raises(SweepError, match="empty mask, so it has no centre"):
+        reduce_maps(maps, torch.zeros_like(centred.masks), "centre")
+
+
+def test_sweep_with_centre_equals_the_recorded_centre_position(resnet):
+    forms = shapes(["circle", "square"], [8, 24], size=64)
+    resp = sweep(resnet, forms, ["layer1"], reduce="centre")
+    with record(resnet, ["layer1"]) as acts:
+        resnet(forms.images)
+    centre = acts["layer1"][:, :, 7:9, 7:9].mean(dim=(2, 3))  # 16x16 map, centre at 8: rows 7, 8
+    torch.testing.assert_close(resp["layer1"], centre)
+    assert resp.reduce == "centre"

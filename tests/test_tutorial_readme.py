@@ -1,0 +1,37 @@
+"""One source for every number: the README quotes exactly what `actassert tutorial` prints.
+
+The answers the README quotes for ImageNet MobileNetV2 are recomputed here with the main job's
+own defaults (its layers and stimuli), without figures, and must appear in the README verbatim.
+"""
+
+import pathlib
+import re
+
+import pytest
+
+from actassert.tutorial import Design, default_layers, measure
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _readme_text() -> str:
+    return " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+
+
+def test_readme_quotes_the_main_jobs_answers_for_mobilenet(actassert_model):
+    net = actassert_model("mobilenet_v2", weights="IMAGENET1K_V1")
+    measured = measure(net, default_layers(net), Design(side=net.input_size), lambda _: None)
+    readme = _readme_text()
+    quoted = re.findall(r"^> ((?:Colour|Size|Orientation):.*)$",
+                        (ROOT / "README.md").read_text(encoding="utf-8"), re.M)
+    assert len(quoted) == 3, "the README quotes the three answers as '> Colour: ...' lines"
+    for experiment in measured.experiments.values():
+        assert experiment.answer() in readme, (
+            f"README is out of date; `actassert tutorial` now answers:\n{experiment.answer()}")
+
+
+@pytest.mark.parametrize("command", ["bash scripts/setup.sh && .venv/bin/actassert tutorial"])
+def test_readme_first_command_runs_the_tutorial(command):
+    first = re.search(r"```bash\n(.*?)\n```", (ROOT / "README.md").read_text(encoding="utf-8"),
+                      re.S).group(1)
+    assert first.startswith(command)
