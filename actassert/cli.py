@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from actassert.cli_check import add_check_parser, run_check_command
 from actassert.errors import ActAssertError, NeverRanWarning, WeightsUnavailableError
 
 __all__ = ["main", "build_parser"]
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", type=Path, default=Path("actassert-results"),
                      help="output folder (default: actassert-results)")
     rec.add_argument("--size", type=_side, default=None, help="image side (default: the model's)")
+    add_check_parser(commands)
     tut = commands.add_parser(
         "tutorial", help="the colour, size and orientation experiments across depth, as a report")
     _common(tut)
@@ -187,7 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        commands = {"layers": _layers, "record": _record, "tutorial": _tutorial}
+        commands = {"layers": _layers, "record": _record, "tutorial": _tutorial,
+                    "check": run_check_command}
         return commands[args.command](args)
     except WeightsUnavailableError as exc:
         print(f"actassert {args.command}: error: {exc}\nOn the command line: --weights none "

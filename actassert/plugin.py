@@ -21,10 +21,15 @@ from actassert.settings import (
     INI,
     OPTION_DEVICE,
     OPTION_DUMP,
+    OPTION_GOLDEN_DIR,
+    OPTION_MAX_DEAD,
     OPTION_MAX_IMAGES,
+    OPTION_MIN_COLOUR,
+    OPTION_MODEL,
     OPTION_OFFLINE,
     OPTION_REQUIRE_WEIGHTS,
     OPTION_RESULTS_DIR,
+    OPTION_SIZE_GROWS,
     OPTION_WEIGHTS_DIR,
     Settings,
     from_config,
@@ -59,6 +64,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"which tests leave artefacts: {', '.join(DUMP_CHOICES)}. Default: failed.")
     group.addoption(OPTION_MAX_IMAGES, dest="actassert_max_images", metavar="N",
                     help="at most N image files per test (kernel grids, plots). Default: 16.")
+    _add_battery_options(parser, group)
     parser.addini(INI[OPTION_DEVICE], f"default of {OPTION_DEVICE}", default="")
     parser.addini(INI[OPTION_WEIGHTS_DIR], f"default of {OPTION_WEIGHTS_DIR} (one per line, "
                   "relative to the ini file)", type="linelist", default=[])
@@ -70,6 +76,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
+def _add_battery_options(parser: pytest.Parser, group: Any) -> None:
+    group.addoption(OPTION_MODEL, dest="actassert_model", action="append", metavar="NAME",
+                    help="run the battery of checks on a model (repeatable): torchvision "
+                         "names, timm:NAME, package.module:factory; NAME@WEIGHTS picks weights, "
+                         "NAME@none random init.")
+    group.addoption(OPTION_GOLDEN_DIR, dest="actassert_golden_dir", metavar="DIR",
+                    help="where the battery keeps golden statistics. Default: actassert-goldens "
+                         "beside the ini file (or in rootdir).")
+    group.addoption(OPTION_MAX_DEAD, dest="actassert_max_dead", metavar="SHARE",
+                    help="the battery fails a layer with more dead kernels than this. Default: 0.5.")
+    group.addoption(OPTION_MIN_COLOUR, dest="actassert_min_colour", metavar="SHARE",
+                    help="the battery asserts some layer has this share of colour-selective "
+                         "kernels. Default: report only.")
+    group.addoption(OPTION_SIZE_GROWS, dest="actassert_size_grows", action="store_true",
+                    help="the battery asserts the preferred size grows with depth.")
+    parser.addini(INI[OPTION_MODEL], f"models of {OPTION_MODEL}, one per line", type="linelist",
+                  default=[])
+    for option in (OPTION_GOLDEN_DIR, OPTION_MAX_DEAD, OPTION_MIN_COLOUR, OPTION_SIZE_GROWS):
+        parser.addini(INI[option], f"default of {option}", default="")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--hypothesis-profile", None) == _hypothesis.PROFILE:
         _hypothesis.register_profile()  # before Hypothesis' own plugin loads it
@@ -128,6 +155,27 @@ def pytest_report_header(config: pytest.Config) -> str:
 def get_settings(config: pytest.Config) -> Settings:
     """The resolved settings of a pytest run."""
     return config.stash[settings_key]
+
+
+def battery_options(config: pytest.Config) -> Any:
+    """The battery's options (``actassert.battery.Options``) of a pytest run."""
+    from actassert.battery import Options
+
+    battery = get_settings(config).battery
+    return Options(golden_dir=battery.golden_dir, max_dead=battery.max_dead,
+                   min_colour=battery.min_colour, size_grows=battery.size_grows,
+                   force_regen=bool(config.getoption("force_regen", False)
+                                    or config.getoption("regen_all", False)))
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k and --deselect filter the items
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    models = get_settings(config).battery.models
+    if models:
+        from actassert.battery_items import battery_items
+
+        items.extend(battery_items(session, models))
 
 
 @pytest.fixture(scope="session")

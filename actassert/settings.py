@@ -12,7 +12,8 @@ from actassert._device import check_device_spelling
 __all__ = [
     "OPTION_DEVICE", "OPTION_WEIGHTS_DIR", "OPTION_REQUIRE_WEIGHTS", "OPTION_RESULTS_DIR",
     "OPTION_OFFLINE", "OPTION_DUMP", "OPTION_MAX_IMAGES", "INI", "Settings", "from_config",
-    "DUMP_CHOICES", "unwritable_reason",
+    "DUMP_CHOICES", "unwritable_reason", "OPTION_MODEL", "OPTION_GOLDEN_DIR", "OPTION_MAX_DEAD",
+    "OPTION_MIN_COLOUR", "OPTION_SIZE_GROWS", "BatterySettings",
 ]
 
 OPTION_DEVICE = "--actassert-device"
@@ -22,6 +23,11 @@ OPTION_RESULTS_DIR = "--actassert-results-dir"
 OPTION_OFFLINE = "--actassert-offline"
 OPTION_DUMP = "--actassert-dump"
 OPTION_MAX_IMAGES = "--actassert-max-images"
+OPTION_MODEL = "--actassert-model"
+OPTION_GOLDEN_DIR = "--actassert-golden-dir"
+OPTION_MAX_DEAD = "--actassert-max-dead"
+OPTION_MIN_COLOUR = "--actassert-min-colour"
+OPTION_SIZE_GROWS = "--actassert-size-grows"
 
 #: The ini key mirroring each option.
 INI = {
@@ -32,11 +38,27 @@ INI = {
     OPTION_OFFLINE: "actassert_offline",
     OPTION_DUMP: "actassert_dump",
     OPTION_MAX_IMAGES: "actassert_max_images",
+    OPTION_MODEL: "actassert_models",
+    OPTION_GOLDEN_DIR: "actassert_golden_dir",
+    OPTION_MAX_DEAD: "actassert_max_dead",
+    OPTION_MIN_COLOUR: "actassert_min_colour",
+    OPTION_SIZE_GROWS: "actassert_size_grows",
 }
 
 DUMP_CHOICES = ("failed", "all", "none")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class BatterySettings:
+    """What the zero-code battery runs on: models, the golden folder and optional thresholds."""
+
+    models: tuple[str, ...] = ()
+    golden_dir: Path = field(default_factory=lambda: Path("actassert-goldens"))
+    max_dead: float = 0.5
+    min_colour: float | None = None
+    size_grows: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,6 +72,7 @@ class Settings:
     offline: bool | None = None
     dump: str = "failed"
     max_images: int = 16
+    battery: BatterySettings = field(default_factory=BatterySettings)
 
 
 def _flag(config: Any, option: str) -> bool | None:
@@ -133,4 +156,37 @@ def from_config(config: Any) -> Settings:
     except ValueError as exc:
         raise ValueError(str(exc)) from None
     return Settings(device=device, weight_dirs=dirs, require_weights=require,
-                    results_dir=results, offline=offline, dump=dump, max_images=max_images)
+                    results_dir=results, offline=offline, dump=dump, max_images=max_images,
+                    battery=_battery(config, here, ini_dir))
+
+
+def _share(config: Any, option: str, default: float | None) -> float | None:
+    raw = _value(config, option)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{option}={raw!r} is not a number between 0 and 1") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{option}={value:g} must lie between 0 and 1 (a share of kernels)")
+    return value
+
+
+def _battery(config: Any, here: Path, ini_dir: Path) -> BatterySettings:
+    """The battery's settings: ``--actassert-model`` (repeatable) or the ini list, and the rest."""
+    cli_models = config.getoption("actassert_model") or []
+    models = tuple(cli_models) if cli_models else tuple(config.getini(INI[OPTION_MODEL]) or ())
+    cli_golden = config.getoption("actassert_golden_dir")
+    ini_golden = config.getini(INI[OPTION_GOLDEN_DIR])
+    golden = _absolute(cli_golden, here) if cli_golden else \
+        _absolute(ini_golden or "actassert-goldens", ini_dir)
+    problem = unwritable_reason(golden) if models else ""
+    if problem:
+        raise ValueError(f"{OPTION_GOLDEN_DIR}: {problem}; the battery's goldens could not be "
+                         "written there")
+    max_dead = _share(config, OPTION_MAX_DEAD, 0.5)
+    return BatterySettings(models=models, golden_dir=golden,
+                           max_dead=0.5 if max_dead is None else max_dead,
+                           min_colour=_share(config, OPTION_MIN_COLOUR, None),
+                           size_grows=bool(_flag(config, OPTION_SIZE_GROWS)))

@@ -1,0 +1,279 @@
+"""The battery: checks every vision model should pass, run with no code at all.
+
+``pytest --actassert-model NAME`` collects one test item per check and model (see
+``battery_items.py``); ``actassert check NAME`` runs the same checks from the command line. Each
+check is a function of a :class:`Subject` that returns report lines on success and raises
+``AssertionError`` (with the project's fixed message layout) on failure.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from actassert._messages import fail, listing
+from actassert.assertions import assert_eval_mode
+from actassert.battery_names import CHECKS
+from actassert.errors import NeverRanWarning
+from actassert.invariance import (
+    assert_batch_invariant,
+    assert_deterministic,
+    assert_hooks_transparent,
+)
+from actassert.layers import list_layers, root_module
+from actassert.recording import record
+from actassert.stimuli import Stimuli, gratings, hue_disc, shapes
+
+__all__ = ["CHECKS", "Options", "Subject", "parse_model_spec", "subject", "battery_stimuli",
+           "dead_kernel_shares", "first_non_finite", "run_check"]
+
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the battery is told from the command line or ini (all optional).
+
+    Attributes:
+        golden_dir: where golden statistics live (one ``.npz`` and ``.json`` per model).
+        force_regen: rewrite goldens instead of comparing (pytest-regressions' ``--force-regen``).
+        max_dead: the largest share of dead kernels a layer may have.
+        min_colour: assert that some default layer has at least this share of colour-selective
+            kernels (selectivity index >= 0.3); None reports the shares only.
+        size_grows: assert that the median preferred size grows from the first default layer to
+            the last (Cavanaugh's single-unit measure, ``reduce="centre"``).
+    """
+
+    golden_dir: Path = Path("actassert-goldens")
+    force_regen: bool = False
+    max_dead: float = 0.5
+    min_colour: float | None = None
+    size_grows: bool = False
+
+
+@dataclass
+class Subject:
+    """A model under the battery, with the fixed stimuli and default layers every check shares."""
+
+    spec: str
+    net: Any
+    stimuli: Stimuli
+    layers: list[str]
+    options: Options = field(default_factory=Options)
+
+    @property
+    def images(self) -> torch.Tensor:
+        """The fixed stimuli's images, ``[N, 3, H, W]`` in [0, 1]."""
+        return self.stimuli.images
+
+
+def parse_model_spec(spec: str) -> tuple[str, str | None]:
+    """``"NAME"`` or ``"NAME@WEIGHTS"`` -> ``(name, weights)``; ``@none`` is random init.
+
+    Example:
+        >>> parse_model_spec("timm:convnext_tiny@none"), parse_model_spec("mobilenet_v2")
+        (('timm:convnext_tiny', None), ('mobilenet_v2', 'DEFAULT'))
+    """
+    name, _, weights = spec.partition("@")
+    if not name.strip():
+        raise ValueError(f"model {spec!r} has no name; write NAME or NAME@WEIGHTS "
+                         "(e.g. mobilenet_v2@IMAGENET1K_V1, timm:convnext_tiny@none)")
+    if not weights:
+        return name.strip(), "DEFAULT"
+    return name.strip(), None if weights.strip().lower() in {"none", "random"} else weights.strip()
+
+
+def battery_stimuli(side: int, device: Any = None) -> Stimuli:
+    """The fixed stimuli of the battery: 8 hue discs, 4 circles, 4 gratings (16 images).
+
+    Example:
+        >>> len(battery_stimuli(32)), battery_stimuli(32).images.shape[-1]
+        (16, 32)
+    """
+    discs = hue_disc(range(0, 360, 45), size=side, radius=0.25, luminance="matched",
+                     device=device)
+    circles = shapes("circle", [side // 8, side // 4, side // 2, 3 * side // 4], size=side,
+                     device=device)
+    bars = gratings([0, 45, 90, 135], [4.0], size=side, device=device)
+    parts = (discs, circles, bars)  # different parameters: joined as images and masks
+    images = torch.cat([p.images for p in parts])
+    return Stimuli(images, torch.cat([p.masks for p in parts]),
+                   {"index": torch.arange(len(images), device=images.device)}, {})
+
+
+def subject(spec: str, options: Options | None = None, *, device: Any = "auto",
+            download: bool | None = None) -> Subject:
+    """Load the model named by ``spec`` (``NAME[@WEIGHTS]``) with its stimuli and layers.
+
+    ``download=False`` never downloads weights; None follows the configured policy.
+    """
+    from actassert.models import load_model
+    from actassert.tutorial.layers import default_layers
+
+    name, weights = parse_model_spec(spec)
+    net = load_model(name, weights=weights, device=device, download=download)
+    side = int(getattr(net, "input_size", 224) or 224)
+    return Subject(spec, net, battery_stimuli(side, net.device), default_layers(net, 6),
+                   options or Options())
+
+
+def run_check(name: str, target: Subject) -> list[str]:
+    """Run the check called ``name`` on ``target``; its report lines, or ``AssertionError``."""
+    __tracebackhide__ = True
+    if name not in _RUNNERS:
+        raise ValueError(f"no battery check {name!r}; the checks are {', '.join(CHECKS)}")
+    return _RUNNERS[name](target)
+
+
+# -- the checks ---------------------------------------------------------------------------------
+
+def _eval_mode(target: Subject) -> list[str]:
+    __tracebackhide__ = True
+    assert_eval_mode(target.net)
+    return ["every module in eval mode"]
+
+
+def _deterministic(target: Subject) -> list[str]:
+    __tracebackhide__ = True
+    assert_deterministic(target.net, target.images[:4])
+    return ["every module's output repeats over 2 runs of 4 stimuli"]
+
+
+def _batch_invariant(target: Subject) -> list[str]:
+    __tracebackhide__ = True
+    assert_batch_invariant(target.net, target.images[:4])
+    return ["every module's output per image is the same in a batch of 4 and alone"]
+
+
+def _hooks_transparent(target: Subject) -> list[str]:
+    __tracebackhide__ = True
+    assert_hooks_transparent(target.net, target.images[:4], target.layers)
+    return [f"outputs bit-identical with {len(target.layers)} layers recorded"]
+
+
+def _tensor_leaves(target: Subject) -> list[str]:
+    return list_layers(target.net, leaves_only=True)
+
+
+def first_non_finite(net: Any, images: torch.Tensor, layers: list[str]) -> list[tuple[str, int]]:
+    """``(layer, count of NaN/Inf values)`` for every recorded layer that has any, forward order."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeverRanWarning)
+        with record(net, layers, register=False, keep_inputs=False, skip_non_tensors=True,
+                    reduce=lambda t: (~torch.isfinite(t)).flatten(1).sum(1, keepdim=True),
+                    offload="cpu") as acts:
+            acts.run(images)
+    return [(key, int(acts[key].sum())) for key in acts if int(acts[key].sum())]
+
+
+def _finite(target: Subject) -> list[str]:
+    __tracebackhide__ = True
+    layers = _tensor_leaves(target)
+    bad = first_non_finite(target.net, target.images, layers)
+    if bad:
+        key, count = bad[0]
+        module = type(dict(root_module(target.net).named_modules())[key.split("#")[0]]).__name__
+        fail(f"finite activations check failed for {target.spec} ({len(layers)} layers, "
+             f"{len(target.images)} stimuli)",
+             "no NaN or Inf in any recorded layer",
+             f"first layer with NaN or Inf: {key!r} ({module}): {count} values",
+             [f"Later layers with NaN or Inf: {listing([f'{k!r} ({n})' for k, n in bad[1:]])}"
+              if len(bad) > 1 else "Later layers: none"],
+             f"inspect {key!r}: a division by zero, a log of 0, an overflow in half precision, or "
+             "corrupt weights (load them again)")
+    return [f"no NaN or Inf in {len(layers)} layers on {len(target.images)} stimuli"]
+
+
+def dead_kernel_shares(net: Any, images: torch.Tensor, layers: list[str]) -> dict[str, float]:
+    """Per layer with kernels (``[N, K, H, W]`` or ``[N, K]``), the share of dead kernels.
+
+    A kernel is dead when its response is the same at every position of every image: its range
+    (max - min) is at most 1e-6 of the layer's largest magnitude. A zeroed conv, a ReLU that
+    never fires and the BatchNorm after a zeroed conv (a constant) all count: none of them
+    carries information about the image.
+    """
+    def span(t: torch.Tensor) -> torch.Tensor:
+        flat = t.flatten(2) if t.dim() > 2 else t.unsqueeze(-1)
+        return torch.cat([flat.amin(2), flat.amax(2)], 1)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeverRanWarning)
+        with record(net, layers, register=False, keep_inputs=False, skip_non_tensors=True,
+                    reduce=lambda t: span(t) if t.dim() in (2, 4) else t.new_zeros(len(t), 0),
+                    offload="cpu") as acts:
+            acts.run(images)
+    shares = {}
+    for key in acts:
+        both = acts[key]
+        if both.shape[1] == 0:
+            continue
+        k = both.shape[1] // 2
+        low, high = both[:, :k].amin(0), both[:, k:].amax(0)
+        scale = torch.maximum(low.abs().max(), high.abs().max())
+        dead = (high - low) <= 1e-6 * scale
+        shares[key] = float(dead.double().mean())
+    return shares
+
+
+def _photos(side: int, device: Any) -> torch.Tensor | None:
+    """scikit-image's photos, when it is installed: natural images for the dead-kernel check."""
+    try:
+        import skimage
+    except ImportError:
+        return None
+    from actassert.stimuli import load_images
+
+    folder = Path(skimage.__file__).parent / "data"
+    files = [folder / n for n in ("chelsea.png", "coffee.png", "astronaut.png")
+             if (folder / n).is_file()]
+    return load_images([str(f) for f in files], size=side).to(device).images if files else None
+
+
+def _dead_kernels(target: Subject) -> list[str]:
+    __tracebackhide__ = True
+    images = target.images
+    photos = _photos(images.shape[-1], images.device)
+    if photos is not None:
+        images = torch.cat([images, photos])
+    shares = dead_kernel_shares(target.net, images, _tensor_leaves(target))
+    over = [(k, s) for k, s in shares.items() if s > target.options.max_dead]
+    worst = sorted(shares.items(), key=lambda kv: -kv[1])[:5]
+    summary = ", ".join(f"{k} {s:.0%}" for k, s in worst if s > 0) or "none"
+    shown = f"{len(images)} images ({'stimuli and photos' if photos is not None else 'stimuli'})"
+    if over:
+        key, share = over[0]
+        fail(f"dead kernels check failed for {target.spec} ({len(shares)} layers, {shown})",
+             f"at most {target.options.max_dead:.0%} of each layer's kernels dead (the same "
+             "response at every position of every image)",
+             f"first layer over it: {key!r}: {share:.0%} of its kernels dead",
+             [f"Layers over it: {listing([f'{k!r} {s:.0%}' for k, s in over])}",
+              f"Most dead: {summary}"],
+             f"check {key!r}'s weights (zeroed or pruned?); raise the limit with "
+             "--actassert-max-dead if this is intended")
+    return [f"dead kernels on {shown}, worst layers: {summary}"]
+
+
+def _golden(target: Subject) -> list[str]:
+    __tracebackhide__ = True
+    from actassert.battery_golden import check_golden
+
+    return check_golden(target)
+
+
+def _selectivity(target: Subject) -> list[str]:
+    __tracebackhide__ = True
+    from actassert.battery_selectivity import check_selectivity
+
+    return check_selectivity(target)
+
+
+_RUNNERS: dict[str, Callable[[Subject], list[str]]] = {
+    "eval_mode": _eval_mode, "deterministic": _deterministic,
+    "batch_invariant": _batch_invariant, "hooks_transparent": _hooks_transparent,
+    "finite": _finite, "dead_kernels": _dead_kernels, "golden": _golden,
+    "selectivity": _selectivity,
+}
