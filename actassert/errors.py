@@ -15,6 +15,8 @@ __all__ = [
     "RecordingError",
     "ActAssertWarning",
     "NeverRanWarning",
+    "GoldenError",
+    "GoldenFileError",
     "closest",
 ]
 
@@ -130,3 +132,11 @@ class ActAssertWarning(UserWarning):
 
 class NeverRanWarning(ActAssertWarning):
     """A requested layer (or call of it) produced nothing in any forward of a ``record`` block."""
+
+
+class GoldenError(ActAssertError, ValueError):
+    """Data given to an activation regression check cannot be summarised or compared."""
+
+
+class GoldenFileError(ActAssertError, ValueError):
+    """A golden file is missing a part, truncated or corrupt; the message names the file and the fix."""

@@ -18,6 +18,8 @@ class TestRecord:
         tunings: ``Tuning`` objects that an assertion checked.
         focus: the stimulus index an assertion named (kernel grids are drawn for it), if any.
         notes: free-form lines an assertion wants in the report.
+        figures: ``(file name, draw(path))`` pairs an assertion wants written first (e.g. the
+            expected, obtained and difference grids of a regression check's first changed layer).
     """
 
     __test__ = False  # not a pytest test class, despite its name
@@ -27,6 +29,7 @@ class TestRecord:
     tunings: list[Any] = field(default_factory=list)
     focus: int | None = None
     notes: list[str] = field(default_factory=list)
+    figures: list[tuple[str, Any]] = field(default_factory=list)
 
     def add_tuning(self, tuning: Any) -> None:
         """Remember a tuning curve set once (by identity)."""
@@ -35,7 +38,7 @@ class TestRecord:
 
     def is_empty(self) -> bool:
         """True when nothing drawable was registered."""
-        return not (self.activations or self.responses or self.tunings)
+        return not (self.activations or self.responses or self.tunings or self.figures)
 
 
 class _Discard(list):  # type: ignore[type-arg]
@@ -52,6 +55,7 @@ def _outside_tests() -> TestRecord:
     record = TestRecord()
     record.activations, record.responses = _Discard(), _Discard()
     record.tunings, record.notes = _Discard(), _Discard()
+    record.figures = _Discard()
     return record
 
 
