@@ -53,7 +53,7 @@ def write_golden(golden: Golden, path: Path) -> Path:
                          ("maps", golden.maps)):
         arrays.update({f"{prefix}/{layer}": value for layer, value in part.items()})
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # float maps barely compress
     atomic_write_bytes(path, buffer.getvalue())
     atomic_write_bytes(path.with_suffix(".json"), (text + "\n").encode("utf-8"))
     return path

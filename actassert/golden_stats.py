@@ -24,8 +24,8 @@ __all__ = ["STATISTICS", "Golden", "kernel_stats", "collect", "MAX_MAP_VALUES"]
 
 #: The statistics kept per kernel, in the order of the rows of ``Golden.stats[layer]``.
 STATISTICS = ("mean", "std", "min", "max", "positive")
-#: Cap on the number of float16 map values kept for the first image (over all layers): 4 MB.
-MAX_MAP_VALUES = 2_000_000
+#: Cap on the number of float16 map values kept for the first image (over all layers): 1 MB.
+MAX_MAP_VALUES = 500_000
 
 
 @dataclass
@@ -61,14 +61,16 @@ def kernel_stats(tensor: torch.Tensor) -> np.ndarray:
     """
     import torch
 
-    x = tensor.detach().to("cpu", torch.float64)
+    x = tensor.detach().cpu()
+    x = x.float() if x.dtype == torch.bool else x
     if x.dim() < 2:
         x = x.reshape(-1, 1)
-    flat = x.transpose(0, 1).reshape(x.shape[1], -1)
-    if flat.shape[1] == 0:
+    if x.numel() == 0:
         raise GoldenError(f"a tensor of shape {list(tensor.shape)} has no values to summarise")
-    rows = [flat.mean(dim=1), flat.std(dim=1, unbiased=False), flat.amin(dim=1),
-            flat.amax(dim=1), (flat > 0).double().mean(dim=1)]
+    dims = (0, *range(2, x.dim()))
+    std, mean = torch.std_mean(x.double(), dim=dims, correction=0)
+    positive = (x > 0).sum(dim=dims).double() / (x.numel() // x.shape[1])
+    rows = [mean, std, x.amin(dim=dims).double(), x.amax(dim=dims).double(), positive]
     return torch.stack(rows).numpy()
 
 
@@ -93,7 +95,7 @@ def _tensors(data: Any) -> dict[str, torch.Tensor]:
 
 
 def _first_maps(tensors: Mapping[str, torch.Tensor], cap: int) -> dict[str, np.ndarray]:
-    """The first image's maps as float16, layer by layer in order, until ``cap`` values."""
+    """The first image's maps as float16, layer by layer in order, each while it fits the cap."""
     import torch
 
     maps: dict[str, np.ndarray] = {}
@@ -103,7 +105,7 @@ def _first_maps(tensors: Mapping[str, torch.Tensor], cap: int) -> dict[str, np.n
             continue
         first = value[0].detach().to("cpu", torch.float32)
         if used + first.numel() > cap:
-            break
+            continue
         maps[key] = first.numpy().astype(np.float16)
         used += first.numel()
     return maps
@@ -126,7 +128,14 @@ def collect(data: Any, *, maps: bool = True, max_map_values: int = MAX_MAP_VALUE
     elif maps:
         golden.maps = _first_maps(tensors, max_map_values)
     golden.meta = metadata(data, tensors)
+    golden.meta["positions"] = {k: _positions(v) for k, v in tensors.items()}
     return golden
+
+
+def _positions(tensor: torch.Tensor) -> int:
+    """How many values each kernel's statistics summarise (batch times positions)."""
+    kernels = tensor.shape[1] if tensor.dim() >= 2 else 1
+    return max(1, tensor.numel() // max(1, kernels))
 
 
 def _model_of(data: Any) -> tuple[Any, str | None, str | None]:
