@@ -140,7 +140,7 @@ class ActivationRegressionFixture:
         perform_regression_check(
             datadir=self.datadir, original_datadir=self.original_datadir, request=self.request,
             check_fn=check.compare, dump_fn=check.dump, extension=extension, basename=basename,
-            fullpath=fullpath, force_regen=force)
+            fullpath=Path(fullpath) if fullpath else None, force_regen=force)
 
 
 def _default_basename(request: pytest.FixtureRequest) -> str:
