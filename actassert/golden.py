@@ -85,12 +85,15 @@ def _register_figures(expected: Golden, obtained: Golden, first: LayerDiff) -> N
 class ActivationRegressionFixture:
     """The ``activation_regression`` fixture: compare a network's activations with a golden.
 
-    Example:
-        >>> def test_mobilenet_unchanged(actassert_model, stimuli, activation_regression):
-        ...     net = actassert_model("mobilenet_v2", weights="IMAGENET1K_V1")
-        ...     with record(net, ["features.*"]) as acts:
-        ...         net(stimuli.hue_disc(range(0, 360, 30)).images)
-        ...     activation_regression.check(acts)
+    Example (a test file; the first run writes the golden and fails)::
+
+        from actassert import record
+
+        def test_mobilenet_unchanged(actassert_model, stimuli, activation_regression):
+            net = actassert_model("mobilenet_v2", weights="IMAGENET1K_V1")
+            with record(net, ["features.*"]) as acts:
+                net(stimuli.hue_disc(range(0, 360, 30)).images)
+            activation_regression.check(acts)
     """
 
     def __init__(self, datadir: Any, original_datadir: Path,
