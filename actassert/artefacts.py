@@ -80,41 +80,9 @@ class _Writer:
         self.out.files.append(path)
 
 
-def _focus(record: TestRecord, responses: Any, shown: Any) -> int:
-    """The stimulus to draw kernel grids for: the one an assertion named, else the first.
-
-    A tuning assertion names kernels; the stimulus shown is then the one at the first named
-    kernel's preferred value, looked up in the sweep the tuning came from.
-    """
-    if record.focus is not None:
-        return min(record.focus, len(shown) - 1)
-    for tuning in record.tunings:
-        if getattr(tuning, "responses", None) is not responses or not tuning.focus \
-                or tuning.parameter not in shown.params:
-            continue
-        import torch
-
-        ids = tuning.kernel_ids.tolist()
-        position = ids.index(tuning.focus[0]) if tuning.focus[0] in ids else 0
-        value = float(tuning.preferred()[position])
-        column = shown.params[tuning.parameter].double()
-        gap = (column - value).abs()
-        if tuning.circular:
-            gap = torch.minimum(torch.remainder(column - value, tuning.circular),
-                                torch.remainder(value - column, tuning.circular))
-        return int(gap.argmin())
-    return 0
-
-
 def _unnormalise(images: Any, model: Any) -> Any:
-    mean, std = getattr(model, "mean", None), getattr(model, "std", None)
-    if mean is None or std is None:
-        return images
-    import torch
-
-    m = torch.tensor(mean, device=images.device).view(1, -1, 1, 1)
-    s = torch.tensor(std, device=images.device).view(1, -1, 1, 1)
-    return (images * s + m).clamp(0, 1)
+    unnormalise = getattr(model, "unnormalise", None)
+    return images if unnormalise is None else unnormalise(images)
 
 
 def _grids(writer: _Writer, label: str, acts: Any, index: int, caption: str) -> None:
@@ -133,15 +101,44 @@ def _grids(writer: _Writer, label: str, acts: Any, index: int, caption: str) -> 
                     lambda p, v=value[i], t=title: drawing.kernel_grid(v, title=t, path=p))
 
 
+def _sweep_figures(writer: _Writer, record: TestRecord, label: str, responses: Any) -> None:
+    """A sweep's stimulus strip and the kernel grids of the stimulus its assertion named (else
+    the first), from the maps captured while the test ran: the network is never called here."""
+    from actassert import drawing
+
+    shown = getattr(responses, "shown", None)
+    if shown is None or len(shown) == 0:
+        return
+    named = [t for t in record.tunings if getattr(t, "responses", None) is responses and t.focus]
+    focus = responses.preferred_stimulus(named[0]) if named else 0
+    maps = responses.maps.get(focus)
+    caption = f"stimulus {focus}: {shown.label(focus)}"
+    if maps is None and 0 in responses.maps:
+        writer.out.problems.append(f"{label}: no maps of stimulus {focus} were captured; the "
+                                   "kernel grids show stimulus 0")
+        focus, maps, caption = 0, responses.maps[0], f"stimulus 0: {shown.label(0)}"
+    writer.save(f"stimuli-{_slug(label)}.png", lambda p, s=shown, m=focus:
+                drawing.stimulus_strip(s.images, labels=[s.label(i) for i in range(len(s))],
+                                       highlight=m, path=p))
+    writer.out.problems.extend(f"{label}: {p}" for p in responses.problems)
+    if maps is None:
+        writer.out.skipped += len(responses)
+        return
+    _grids(writer, label, {k: v.unsqueeze(0) for k, v in maps.items()}, 0, caption)
+
+
 def write_artefacts(record: TestRecord, folder: Path, *, max_images: int = 16) -> Artefacts:
     """Draw what ``record`` holds into ``folder``: tuning plots, stimuli, kernel grids.
 
-    Order of priority under the cap ``max_images``: figures an assertion asked for; tuning plots of the assertions' tunings; for
-    each sweep, its stimuli and the kernel grids of its layers for the focus stimulus (recorded
-    again for that one stimulus); for each ``record`` block, its input and kernel grids.
+    Order of priority under the cap ``max_images``: figures an assertion asked for (a regression
+    check's grids); tuning plots of the assertions' tunings; for each sweep, its stimuli and the kernel grids of its layers for the stimulus an assertion
+    named (maps captured during the test); for each ``record`` block, its input and kernel grids.
+    Nothing here runs a network, and a figure that fails is listed in ``problems``.
+
+    Raises:
+        OSError: ``folder`` cannot be created.
     """
     from actassert import drawing
-    from actassert.recording import record as record_block
 
     folder.mkdir(parents=True, exist_ok=True)
     writer = _Writer(folder, max_images)
@@ -151,27 +148,16 @@ def write_artefacts(record: TestRecord, folder: Path, *, max_images: int = 16) -
         name = f"tuning-{_slug(tuning.layer or 'layer')}-{_slug(tuning.parameter)}.png"
         writer.save(name, lambda p, t=tuning: drawing.tuning_plot(t, path=p))
     for label, responses in record.responses:
-        shown = getattr(responses, "shown", None)
-        if shown is None or len(shown) == 0:
-            continue
-        focus = _focus(record, responses, shown)
-        writer.save(f"stimuli-{_slug(label)}.png", lambda p, s=shown, m=focus:
-                    drawing.stimulus_strip(s.images, labels=[s.label(i) for i in range(len(s))],
-                                           highlight=m, path=p))
-        if writer.full():
-            writer.out.skipped += len(responses.layers)
-            continue
-        with record_block(responses.net, list(responses.layers), register=False,
-                          keep_inputs=False, skip_non_tensors=True) as acts:
-            acts.run(shown[focus].images)
-        _grids(writer, label, acts, 0, f"stimulus {focus}: {shown.label(focus)}")
-    focus = record.focus or 0
+        try:
+            _sweep_figures(writer, record, label, responses)
+        except Exception as exc:  # a figure must never hide the test's own failure
+            writer.out.problems.append(f"{label}: {type(exc).__name__}: {exc}")
     for label, acts in record.activations:
         if acts.inputs:
             images = _unnormalise(acts.inputs[0], acts.model)
-            writer.save(f"input-{_slug(label)}.png", lambda p, x=images: drawing.stimulus_strip(
-                x, highlight=min(focus, len(x) - 1), path=p))
-        _grids(writer, label, acts, focus, "image {i}")
+            writer.save(f"input-{_slug(label)}.png",
+                        lambda p, x=images: drawing.stimulus_strip(x, highlight=0, path=p))
+        _grids(writer, label, acts, 0, "image {i}")
     return writer.out
 
 

@@ -79,9 +79,24 @@ def _register(tuning: Tuning, kernels: KernelSelection | None, check: str) -> Tu
     subset = tuning.select(kernels)
     ids = subset.kernel_ids.tolist()
     tuning.focus.extend(k for k in ids if k not in tuning.focus)
-    record.notes.append(f"{check}: layer {tuning.layer!r}, {tuning.parameter}, kernels "
+    record.add_note(f"{check}: layer {tuning.layer!r}, {tuning.parameter}, kernels "
                         + _listing([_label(k) for k in ids]))
     return subset
+
+
+def _show(tuning: Tuning, kernel_ids: Sequence[int], why: str) -> None:
+    """Before a tuning assertion fails: make its figure show the kernels the message names.
+
+    The tuning plot then draws exactly ``kernel_ids`` with ``why`` in its title, and the maps of
+    the stimulus the first of them prefers are captured now, inside the test, so the failure
+    report draws its kernel grids without running the network again.
+    """
+    tuning.focus[:] = list(dict.fromkeys(int(k) for k in kernel_ids))
+    tuning.focus_reason = why
+    record = registry.current()
+    responses = getattr(tuning, "responses", None)
+    if responses is not None and record.keeps and record.wants_figures:
+        responses.capture_maps(responses.preferred_stimulus(tuning))
 
 
 def _which(sub: Tuning, kernels: KernelSelection | None) -> str:
@@ -142,6 +157,8 @@ def assert_selective(tuning: Tuning, kernels: KernelSelection | None = None, *, 
         best = int(order[-1])
         spread = [(f"Distribution: index quartiles {q[0]:.2f} / {q[1]:.2f} / {q[2]:.2f}, max "
                   f"{_num(float(index[best]), min_index)} ({_label(int(sub.kernel_ids[best]))})")]
+    _show(tuning, sub.kernel_ids[order[:MAX_LISTED]].tolist(), "the least selective, named "
+          "in the failure")
     _fail(_header(tuning, _topic(tuning)), expected, obtained,
           [f"Least selective kernels: {_kernels(sub.kernel_ids, index, silent, order, min_index)}",
            *spread, *_silent_note(sub), f"Index: {sub.describe_index(method)}"],
@@ -168,6 +185,8 @@ def assert_not_selective(tuning: Tuning, kernels: KernelSelection | None = None,
         return
     n_bad, k = int(bad.sum()), sub.kernels
     order = torch.argsort(index, descending=True, stable=True)[:n_bad]
+    _show(tuning, sub.kernel_ids[order[:MAX_LISTED]].tolist(), "the most selective, named in "
+          "the failure")
     _fail(_header(tuning, _topic(tuning, "non-")),
           f"every one of {k} kernels{_which(sub, kernels)} with selectivity index "
           f"<= {_thr(max_index)}",
@@ -214,6 +233,7 @@ def assert_prefers(tuning: Tuning, kernel: int, value: float, *, tolerance: floa
             f"{fmt(tolerance)} can fail on the grid alone" if tolerance < step / 2 else "")
     name = _label(kernel)
     top_responses = ", ".join(f"{p} {fmt(float(sub.values[i]))} {float(curve[i]):.3g}" for i in top)
+    _show(tuning, [kernel], "the kernel named in the failure")
     _fail(_header(tuning, f"preferred {p}"),
           f"{name} prefers {p} {fmt(value)} +/- {fmt(tolerance)}{unit} ({how})",
           f"{name} prefers {p} {fmt(preferred)}, {fmt(distance)}{unit} away",

@@ -30,11 +30,13 @@ def _side(text: str) -> int:
     return value
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, *, weights: str | None = "DEFAULT") -> None:
     parser.add_argument("model", nargs="?", default=DEFAULT_MODEL,
                         help=f"a torchvision classification model (default: {DEFAULT_MODEL})")
-    parser.add_argument("--weights", type=_weights, default="DEFAULT",
-                        help="DEFAULT, a weights name such as IMAGENET1K_V1, or none (random init)")
+    default = "DEFAULT" if weights else "none: layer shapes do not depend on the weights"
+    parser.add_argument("--weights", type=_weights, default=weights,
+                        help="DEFAULT, a weights name such as IMAGENET1K_V1, or none (random "
+                             f"init). Default: {default}")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--offline", action="store_true", help="never download weights")
 
@@ -45,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="actassert", description="Look inside PyTorch vision networks: layers, activations.")
     commands = parser.add_subparsers(dest="command", required=True)
     layers = commands.add_parser("layers", help="print every recordable layer with its output shape")
-    _common(layers)
+    _common(layers, weights=None)
     layers.add_argument("--size", type=_side, default=None, help="input side (default: the model's)")
     layers.add_argument("--leaves", action="store_true", help="only modules without children")
     rec = commands.add_parser("record", help="record layers for images and save them as .npz")
@@ -139,6 +141,7 @@ def _record(args: argparse.Namespace) -> int:
     from actassert.layers import resolve_layers
     from actassert.recording import record
 
+    _check_out(args.out)
     net = _load(args)
     resolve_layers(net, args.layers)  # a misspelt layer fails before any image is read
     size = args.size or net.input_size
@@ -165,12 +168,22 @@ def _record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_out(out: Path) -> None:
+    """Stop before any work when the output folder cannot be created or written."""
+    from actassert.settings import unwritable_reason
+
+    problem = unwritable_reason(out.expanduser().absolute())
+    if problem:
+        raise ValueError(f"--out {out}: {problem}; choose a writable folder")
+
+
 def _tutorial(args: argparse.Namespace) -> int:
     from actassert.layers import resolve_layers
     from actassert.tutorial import run_tutorial
 
     if args.hues < 3:
         raise ValueError(f"--hues {args.hues}: at least 3 hues are needed for a tuning curve")
+    _check_out(args.out)
     net = _load(args)
     layers = [str(r) for r in resolve_layers(net, args.layers)] if args.layers else None
     report = run_tutorial(net, args.out, layers=layers, hues=args.hues, image_size=args.size)
@@ -231,7 +244,14 @@ def _note(message: Any, category: Any, *args: Any, **kwargs: Any) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``actassert`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
-    warnings.formatwarning = _note  # one plain line per warning on a terminal
+    plain, warnings.formatwarning = warnings.formatwarning, _note  # one line per warning
+    try:
+        return _run(args)
+    finally:
+        warnings.formatwarning = plain  # main() may run inside a longer process (tests)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         commands = {"layers": _layers, "record": _record, "tutorial": _tutorial, "diff": _diff}
         return commands[args.command](args)
@@ -244,6 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # `actassert layers resnet50 | head`
         return 0
+    except OSError as exc:  # a write failing half-way (disk full, permissions changed)
+        print(f"actassert {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

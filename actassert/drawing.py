@@ -378,7 +378,9 @@ class _Curves:
                                                             "selectivity").reshape(-1)
         except ValueError:  # e.g. fewer than 3 values: no index, kernels ordered by peak
             self.index = None
-        self.focus = {int(k) for k in (getattr(tuning, "focus", None) or [])}
+        self.focus_order = [int(k) for k in (getattr(tuning, "focus", None) or [])]
+        self.focus = set(self.focus_order)
+        self.focus_reason: str | None = getattr(tuning, "focus_reason", None)
 
     def choose(self, kernels: Any, max_kernels: int) -> tuple[list[int], str]:
         """Positions of the kernels to draw, in order, and how they were chosen (for a title)."""
@@ -387,6 +389,9 @@ class _Curves:
             how = ("as requested" if len(chosen) <= max_kernels
                    else f"first {max_kernels} of {len(chosen)} requested")
             return chosen[:max_kernels], how
+        if self.focus_reason:  # a failed assertion: exactly the kernels its message names
+            chosen = _kernel_positions(self.focus_order, self.ids)
+            return chosen[:max_kernels], self.focus_reason
         score = (self.index if self.index is not None
                  else np.nan_to_num(self.curves.max(axis=0), nan=-np.inf))
         order = [int(i) for i in np.argsort(-score, kind="stable")]

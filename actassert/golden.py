@@ -77,9 +77,9 @@ def _register_figures(expected: Golden, obtained: Golden, first: LayerDiff) -> N
     for what, maps in (("expected", e32), ("obtained", o32), ("difference", o32 - e32)):
         title = f"golden {what}: {first.layer}, image 0" + (" (obtained - expected)"
                                                              if what == "difference" else "")
-        registry.current().figures.append(
-            (f"golden-{name}-{what}.png",
-             lambda p, m=maps, t=title: drawing.kernel_grid(m, title=t, path=p)))
+        registry.current().add_figure(
+            f"golden-{name}-{what}.png",
+            lambda p, m=maps, t=title: drawing.kernel_grid(m, title=t, path=p))
 
 
 class ActivationRegressionFixture:

@@ -18,12 +18,12 @@ is above the level and 0 elsewhere (the share of its single position).
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from actassert import registry
+from actassert._progress import Progress
+from actassert._progress import wanted as progress_wanted
 from actassert.errors import ActAssertError
 
 if TYPE_CHECKING:
@@ -142,15 +142,23 @@ class Responses(Mapping[str, "torch.Tensor"]):
 
     def __init__(self, data: dict[str, torch.Tensor], params: dict[str, torch.Tensor],
                  categories: dict[str, tuple[str, ...]], reduce: str, network: str,
-                 net: Any = None, layers: Sequence[str] = (), shown: Any = None) -> None:
+                 net: Any = None, layers: Sequence[str] = (), shown: Any = None,
+                 channels: str | None = None) -> None:
         self._data = data
         self.params = params
         self.categories = categories
         self.reduce = reduce
         self.network = network
-        self.net = net  # kept so a failure report can redraw one stimulus' maps
+        self.net = net  # kept so an assertion can capture one stimulus' maps for its figures
         self.layers = tuple(layers)
         self.shown = shown  # the Stimuli swept, or the first batch of a stream (for figures)
+        self.channels = channels
+        #: Full maps ``[K, H, W]`` (CPU) of single stimuli, by index in ``shown`` and layer, for
+        #: failure figures: stimulus 0's are taken during the sweep, an assertion adds the one it
+        #: names. Reporting draws from these and never runs the network again.
+        self.maps: dict[int, dict[str, torch.Tensor]] = {}
+        #: Why maps could not be captured, for the test's report section.
+        self.problems: list[str] = []
 
     def __getitem__(self, layer: str) -> torch.Tensor:
         if layer not in self._data:
@@ -190,11 +198,43 @@ class Responses(Mapping[str, "torch.Tensor"]):
         tuning.responses = self  # so a failure report shows this sweep's stimuli
         return tuning
 
+    def preferred_stimulus(self, tuning: Tuning) -> int:
+        """Index in ``shown`` of the stimulus at the preferred value of ``tuning``'s first focus
+        kernel (the one an assertion named); 0 when there is none or the value is not shown."""
+        shown = self.shown
+        if (shown is None or not tuning.focus or tuning.parameter not in shown.params
+                or len(shown) == 0):
+            return 0
+        ids = tuning.kernel_ids.tolist()
+        position = ids.index(tuning.focus[0]) if tuning.focus[0] in ids else 0
+        value = float(tuning.preferred()[position])
+        return int(tuning.distance(shown.params[tuning.parameter], value).argmin())
 
-def _progress(enabled: bool | None) -> bool:
-    if enabled is not None:
-        return enabled
-    return sys.stderr.isatty() and "PYTEST_CURRENT_TEST" not in os.environ
+    def capture_maps(self, index: int) -> None:
+        """Record the full maps of stimulus ``index`` of ``shown`` for failure figures.
+
+        Runs the network on that one stimulus, inside the test (an assertion calls this), so the
+        reporting hooks never call a model. Never raises: a problem is kept in ``problems`` and
+        shown in the test's report section instead.
+        """
+        import warnings
+
+        from actassert.errors import NeverRanWarning
+        from actassert.recording import record
+
+        if index in self.maps or self.net is None or self.shown is None:
+            return
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NeverRanWarning)
+                with record(self.net, list(self.layers), register=False, keep_inputs=False,
+                            skip_non_tensors=True, offload="cpu") as acts:
+                    acts.run(self.shown[index].images)
+            self.maps[index] = {key: to_channels_first(acts[key], self.channels, key)[0]
+                                for key in acts}
+        except Exception as exc:  # the assertion's own message matters more than its figure
+            self.problems.append(f"the maps of stimulus {index} could not be recorded for the "
+                                 f"figures: {type(exc).__name__}: {exc}")
 
 
 def _batches(stimuli: Stimuli | Iterable[Stimuli], batch_size: int) -> Iterator[Stimuli]:
@@ -211,40 +251,76 @@ def _batches(stimuli: Stimuli | Iterable[Stimuli], batch_size: int) -> Iterator[
 
 
 def _pass(net: Any, stimuli: Any, layers: Sequence[str], reducers: dict[str, Reducer],
-          batch_size: int, show: bool, label: str, channels: str | None = None
-          ) -> tuple[dict[str, torch.Tensor], list[Stimuli], Stimuli | None]:
-    """One streamed pass: the reduced responses, the batches' parameters (no images), and the
-    first batch (kept whole, for failure figures)."""
+          batch_size: int, show: bool, label: str, channels: str | None = None,
+          capture: bool = False
+          ) -> tuple[dict[str, torch.Tensor], list[Stimuli], Stimuli | None,
+                     dict[str, torch.Tensor]]:
+    """One streamed pass: the reduced responses, the batches' parameters (no images), the first
+    batch (kept whole, for failure figures) and, with ``capture``, the first stimulus' maps."""
     from actassert._memory import release_freed_memory
     from actassert.recording import record
 
     seen: list[Stimuli] = []
     first: Stimuli | None = None
     total = len(stimuli) if hasattr(stimuli, "__len__") else None
-    done = 0
+    progress = Progress(label, total) if show and (total is None or total > batch_size) else None
     device = getattr(net, "device", None)
     holder: dict[str, Any] = {}
-    hooks = {name: (lambda maps, fn=fn, key=name: fn(to_channels_first(maps, channels, key),
-                                                     holder["masks"]))
+    keeper = _FirstMaps() if capture else None
+
+    def hook(maps: torch.Tensor, fn: Reducer, key: str) -> torch.Tensor:
+        maps = to_channels_first(maps, channels, key)
+        if keeper is not None:
+            keeper.keep(key, maps)
+        return fn(maps, holder["masks"])
+
+    hooks = {name: (lambda maps, fn=fn, key=name: hook(maps, fn, key))
              for name, fn in reducers.items()}
     with record(net, layers, reduce=hooks, offload="cpu", stop_early=True,
                 register=False, keep_inputs=False) as acts:
         for batch in _batches(stimuli, batch_size):
             if seen:  # the previous batch's images and maps are free now
                 release_freed_memory()
+                if keeper is not None:
+                    keeper.active = False
             holder["masks"] = batch.masks if device is None else batch.masks.to(device)
             acts.run(batch.images)
             seen.append(_parameters_only(batch))
             first = batch if first is None else first
-            done += len(batch)
-            if show:
-                of = f"/{total}" if total else ""
-                print(f"\r{label}: {done}{of} stimuli", end="", file=sys.stderr, flush=True)
+            if progress is not None:
+                progress.advance(len(batch))
+        if progress is not None:
+            progress.close()
         if acts.never_ran():
             raise SweepError(f"sweep: {acts.never_ran_message()}")
-    if show:
-        print(file=sys.stderr)
-    return {key: acts[key] for key in acts}, seen, first
+    data = {key: acts[key] for key in acts}
+    return data, seen, first, (keeper.by_key(data) if keeper is not None else {})
+
+
+class _FirstMaps:
+    """Keeps the full maps of a sweep's first stimulus, taken by the hooks of the first batch, so
+    a failure figure needs no second forward. One image's maps per layer: a few MB at most."""
+
+    def __init__(self) -> None:
+        self.active = True
+        self.maps: dict[tuple[str, int], torch.Tensor] = {}
+        self.calls: dict[str, int] = {}
+
+    def keep(self, module: str, maps: torch.Tensor) -> None:
+        if self.active and maps.dim() >= 2:
+            call = self.calls.get(module, 0)
+            self.calls[module] = call + 1
+            self.maps[(module, call)] = maps[0].detach().to("cpu", copy=True)
+
+    def by_key(self, data: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """The kept maps under the keys of the sweep's responses (``name`` or ``name#k``)."""
+        out = {}
+        for key in data:
+            module, _, call = key.partition("#")
+            found = self.maps.get((module, int(call) if call else 0))
+            if found is not None:
+                out[key] = found
+        return out
 
 
 def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence[str], *,
@@ -267,7 +343,8 @@ def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence
         batch_size: stimuli per forward (default 64).
         threshold: for ``reduce="threshold"``: an absolute level, or ``"50%"`` of each kernel's
             maximum over the sweep (costs a second pass, so the stimuli must be re-iterable).
-        progress: print progress on stderr; default only on a terminal, never under pytest.
+        progress: report progress on stderr (on a terminal live, elsewhere a line per quarter of
+            a sweep longer than one batch); default: everywhere but inside a pytest test.
         channels: ``"last"`` for layers giving ``[N, H, W, K]`` (Swin, ConvNeXt blocks) or tokens
             ``[N, T, K]`` (ViT); the default reads ``[N, K, H, W]`` and refuses outputs that look
             channels-last; ``"first"`` forces that reading.
@@ -299,7 +376,7 @@ def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence
     requests = resolve_layers(net, [layers] if isinstance(layers, str) else layers)
     names = [str(r) for r in requests]
     modules = sorted({r.name for r in requests})
-    show = _progress(progress)
+    show = progress_wanted(progress)
     label = f"sweep {getattr(net, 'name', type(net).__name__)}"
     if reduce == "threshold":
         value, relative = _parse_threshold(threshold)
@@ -309,8 +386,8 @@ def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence
                 raise SweepError('threshold="N%" needs two passes over the stimuli; pass a '
                                  "Stimuli or a list of batches, not a one-shot generator")
             peak: dict[str, Reducer] = {m: _peak for m in modules}
-            maxima, _, _ = _pass(net, stimuli, names, peak, size, show, label + " (maxima)",
-                                 channels)
+            maxima, _, _, _ = _pass(net, stimuli, names, peak, size, show,
+                                    label + " (maxima)", channels)
             # one level per recorded output: each call of a reused module has its own maxima
             by_key = {k: maxima[k].amax(dim=0) * value for k in maxima}
             levels.update({k.split("#")[0]: v for k, v in reversed(list(by_key.items()))})
@@ -320,15 +397,20 @@ def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence
         reducers = {m: reduce for m in modules}
     else:
         reducers = {m: (lambda maps, masks: reduce_maps(maps, masks, reduce)) for m in modules}
-    data, seen, first = _pass(net, stimuli, names, reducers, size, show, label, channels)
+    record = registry.current()
+    data, seen, first, maps = _pass(net, stimuli, names, reducers, size, show, label, channels,
+                                    capture=record.keeps and record.wants_figures)
     if not seen or not data:
         raise SweepError("no stimuli were shown: the stimuli are empty")
     joined = Stimuli.concat(seen) if len(seen) > 1 else seen[0]
     responses = Responses(data, joined.params, joined.categories,
                           reduce if isinstance(reduce, str) else getattr(reduce, "__name__", "callable"),
                           getattr(net, "name", type(net).__name__), net=net, layers=names,
-                          shown=stimuli if isinstance(stimuli, Stimuli) else first)
-    registry.current().responses.append((responses.network, responses))
+                          shown=stimuli if isinstance(stimuli, Stimuli) else first,
+                          channels=channels)
+    if maps:
+        responses.maps[0] = maps
+    record.add_responses(responses.network, responses)
     return responses
 
 

@@ -80,31 +80,59 @@ class Network:
         return f"Network({self.name!r}, weights={self.weights!r}, device='{self.device}')"
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        """Check ``images`` ([N, 3, H, W] in [0, 1]), move them to the device and normalise them."""
+        """Check ``images`` ([N, 3, H, W] in [0, 1]), move them to the device and normalise them.
+
+        Floating-point images of another dtype than the network's (float64 from numpy, say) are
+        converted to the network's dtype, as torchvision's transforms give float32 images: pixel
+        values in [0, 1] lose nothing that matters. Integer images are refused (divide by 255).
+        """
         import torch
 
         if not isinstance(images, torch.Tensor):
-            raise TypeError(f"images must be a torch.Tensor [N, 3, H, W], got {type(images).__name__}")
+            raise TypeError(f"images must be a torch.Tensor [N, 3, H, W], got {type(images).__name__}"
+                            + ("; convert with torch.from_numpy(array)"
+                               if type(images).__module__ == "numpy" else ""))
         if images.dim() == 3:
             raise ValueError(f"images has shape {tuple(images.shape)}; add the batch dimension "
                              "with images.unsqueeze(0)")
         channels = len(self.mean) if self.mean is not None else images.shape[1]
         if images.dim() != 4 or images.shape[1] != channels:
-            raise ValueError(f"images must be [N, {channels}, H, W], got {tuple(images.shape)}")
+            raise ValueError(f"images must be [N, {channels}, H, W], got {tuple(images.shape)}"
+                             + _layout_fix(images, channels))
         if images.shape[0] == 0:
             raise ValueError(f"images has no image (shape {tuple(images.shape)})")
         if not images.is_floating_point():
             raise ValueError(f"images must be floating point in [0, 1], got {images.dtype}; "
                              "divide uint8 images by 255")
-        x = images.to(self.device, non_blocking=True)
+        x = images.to(self.device, dtype=self._dtype(images.dtype), non_blocking=True)
         if self._mean is not None and self._std is not None:
             low, high = torch.stack(torch.aminmax(x)).tolist()  # one device sync, not two
             if low < -1e-3 or high > 1 + 1e-3:
                 hint = ("divide 0..255 pixel values by 255" if low >= 0 and high > 2
                         else f"{self.name} normalises them itself, so pass unnormalised images")
                 raise ValueError(f"images range over [{low:.3g}, {high:.3g}], not [0, 1]; {hint}")
-            x = (x - self._mean) / self._std
+            x = (x - self._mean.to(x.dtype)) / self._std.to(x.dtype)
         return x
+
+    def _dtype(self, given: torch.dtype) -> torch.dtype:
+        """The dtype of the network's first floating-point parameter (or ``given``)."""
+        for parameter in self.module.parameters():
+            if parameter.is_floating_point():
+                return parameter.dtype
+        return given
+
+    def unnormalise(self, images: torch.Tensor) -> torch.Tensor:
+        """Undo :meth:`preprocess`' normalisation, for display: back to [0, 1] (clamped).
+
+        Example:
+            >>> net = Network(torch.nn.Identity(), mean=(0.5,) * 3, std=(0.25,) * 3)
+            >>> net.unnormalise(net.preprocess(torch.full((1, 3, 2, 2), 0.75)))[0, 0, 0, 0].item()
+            0.75
+        """
+        if self._mean is None or self._std is None:
+            return images
+        mean, std = self._mean.to(images.device), self._std.to(images.device)
+        return (images * std + mean).clamp(0, 1)
 
     def __call__(self, images: torch.Tensor) -> Any:
         """Run the network on ``images`` in [0, 1] without gradients; returns the module's output."""
@@ -158,6 +186,18 @@ class Network:
 
 _cache: dict[tuple[str, str | None, str], Network] = {}
 _cache_lock = threading.Lock()
+
+
+def _layout_fix(images: torch.Tensor, channels: int) -> str:
+    """The fix for a wrong image layout: grey images, or channels last (HWC)."""
+    if images.dim() != 4:
+        return ""
+    if images.shape[1] == 1 and channels == 3:
+        return "; grey images have 1 channel: repeat it with images.expand(-1, 3, -1, -1)"
+    if images.shape[3] == channels:
+        return (f"; this looks channels-last [N, H, W, {channels}] (as PIL and numpy give): use "
+                "images.permute(0, 3, 1, 2)")
+    return ""
 
 
 def cached_models() -> list[Network]:

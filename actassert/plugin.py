@@ -103,6 +103,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
+    """One line: versions, device and weight folders. Imports nothing heavy: torch's version is
+    read from package metadata, and the device is resolved only if torch is already imported."""
     from importlib.metadata import PackageNotFoundError, version
 
     settings = config.stash[settings_key]
@@ -112,9 +114,11 @@ def pytest_report_header(config: pytest.Config) -> str:
             versions.append(f"{package} {version(package)}")
         except PackageNotFoundError:
             versions.append(f"{package} missing")
-    from actassert._device import resolve_device
+    device = settings.device
+    if "torch" in sys.modules:  # resolving "auto" would otherwise import torch for every run
+        from actassert._device import resolve_device
 
-    device = f"{settings.device} -> {resolve_device(settings.device)}"
+        device = f"{settings.device} -> {resolve_device(settings.device)}"
     dirs = ", ".join(str(d) for d in settings.weight_dirs) or "none"
     return f"actassert: {', '.join(versions)}, device {device}, weights dirs: {dirs}"
 
@@ -194,7 +198,8 @@ def activation_regression(lazy_datadir: Any, original_datadir: Any,
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[Any]:
-    registry.begin()
+    settings = get_settings(item.config)
+    registry.begin(wants_figures=settings.dump != "none" and settings.max_images > 0)
     try:
         return (yield)
     finally:

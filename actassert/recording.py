@@ -309,7 +309,7 @@ def record(model: Any, layers: str | Iterable[str], *,
     acts._stop = stop
     if register:  # at entry, so a test failing while the block is still open gets its figures
         label = getattr(model, "name", None) or type(root).__name__
-        registry.current().activations.append((label, acts))
+        registry.current().add_activations(label, acts)
     handles: list[Any] = []
     try:
         handles = _register(root, acts, reduce, offload, stop, keep, skip_non_tensors)

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TestRecord", "current", "begin", "end"]
+__all__ = ["TestRecord", "current", "begin", "end", "KEEP_LAST"]
+
+#: At most this many ``record`` blocks, sweeps and tunings are kept per test (the latest ones, the
+#: closest to the failure): a test looping over a thousand recordings keeps memory flat, and the
+#: per-test figure cap would leave the rest undrawn anyway.
+KEEP_LAST = 16
+
+
+def _bounded() -> deque[Any]:
+    return deque(maxlen=KEEP_LAST)
 
 
 @dataclass
@@ -13,55 +23,70 @@ class TestRecord:
     """What one test produced that a failure report can draw.
 
     Attributes:
-        activations: ``(label, Activations)`` pairs from every ``record`` block, in order.
-        responses: ``(label, Responses)`` pairs from every ``sweep``.
+        activations: ``(label, Activations)`` pairs from the latest ``record`` blocks, in order.
+        responses: ``(label, Responses)`` pairs from the latest sweeps.
         tunings: ``Tuning`` objects that an assertion checked.
-        focus: the stimulus index an assertion named (kernel grids are drawn for it), if any.
-        notes: free-form lines an assertion wants in the report.
-        figures: ``(file name, draw(path))`` pairs an assertion wants written first (e.g. the
+        notes: lines an assertion wants in the report (the kernels it named).
+        figures: ``(file name, draw(path))`` pairs an assertion wants written first (the
             expected, obtained and difference grids of a regression check's first changed layer).
+        keeps: False for the record used outside tests, which keeps nothing, so scripts and
+            notebooks do not accumulate every recording.
+        wants_figures: whether a failure of this test would draw figures (the plugin sets it from
+            ``--actassert-dump`` and ``--actassert-max-images``); assertions capture the maps a
+            figure needs only then.
     """
 
     __test__ = False  # not a pytest test class, despite its name
 
-    activations: list[tuple[str, Any]] = field(default_factory=list)
-    responses: list[tuple[str, Any]] = field(default_factory=list)
-    tunings: list[Any] = field(default_factory=list)
-    focus: int | None = None
+    activations: deque[tuple[str, Any]] = field(default_factory=_bounded)
+    responses: deque[tuple[str, Any]] = field(default_factory=_bounded)
+    tunings: deque[Any] = field(default_factory=_bounded)
     notes: list[str] = field(default_factory=list)
     figures: list[tuple[str, Any]] = field(default_factory=list)
+    keeps: bool = True
+    wants_figures: bool = True
+
+    def add_activations(self, label: str, activations: Any) -> None:
+        """Remember the activations of a ``record`` block."""
+        if self.keeps:
+            self.activations.append((label, activations))
+
+    def add_responses(self, label: str, responses: Any) -> None:
+        """Remember the responses of a sweep."""
+        if self.keeps:
+            self.responses.append((label, responses))
 
     def add_tuning(self, tuning: Any) -> None:
         """Remember a tuning curve set once (by identity)."""
-        if not any(t is tuning for t in self.tunings):
+        if self.keeps and not any(t is tuning for t in self.tunings):
             self.tunings.append(tuning)
+
+    def add_note(self, note: str) -> None:
+        """Remember a line for the test's report section."""
+        if self.keeps and len(self.notes) < 4 * KEEP_LAST:
+            self.notes.append(note)
+
+    def add_figure(self, name: str, draw: Any) -> None:
+        """Remember a figure to write first if the test fails (``draw(path)`` writes it)."""
+        if self.keeps and self.wants_figures and len(self.figures) < KEEP_LAST:
+            self.figures.append((name, draw))
+
+    def forget(self) -> None:
+        """Drop everything recorded so far (e.g. the examples Hypothesis tried before the last)."""
+        self.activations.clear()
+        self.responses.clear()
+        self.tunings.clear()
+        self.notes.clear()
+        self.figures.clear()
 
     def is_empty(self) -> bool:
         """True when nothing drawable was registered."""
         return not (self.activations or self.responses or self.tunings or self.figures)
 
 
-class _Discard(list):  # type: ignore[type-arg]
-    """A list that keeps nothing: outside a test there is no failure report to draw for."""
-
-    def append(self, item: Any) -> None:
-        pass
-
-    def extend(self, items: Any) -> None:
-        pass
-
-
-def _outside_tests() -> TestRecord:
-    record = TestRecord()
-    record.activations, record.responses = _Discard(), _Discard()
-    record.tunings, record.notes = _Discard(), _Discard()
-    record.figures = _Discard()
-    return record
-
-
 # A stack, so a pytest run inside a test (pytester) keeps the outer test's record intact. Its
-# bottom keeps nothing, so scripts and notebooks do not accumulate every recording.
-_stack: list[TestRecord] = [_outside_tests()]
+# bottom keeps nothing.
+_stack: list[TestRecord] = [TestRecord(keeps=False, wants_figures=False)]
 
 
 def current() -> TestRecord:
@@ -69,9 +94,9 @@ def current() -> TestRecord:
     return _stack[-1]
 
 
-def begin() -> TestRecord:
+def begin(*, wants_figures: bool = True) -> TestRecord:
     """Start a fresh record (the plugin calls this before each test) and return it."""
-    _stack.append(TestRecord())
+    _stack.append(TestRecord(wants_figures=wants_figures))
     return _stack[-1]
 
 

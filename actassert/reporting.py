@@ -11,7 +11,13 @@ import pytest
 
 from actassert import registry
 from actassert.errors import WeightsUnavailableError
-from actassert.settings import OPTION_DUMP, OPTION_MAX_IMAGES, OPTION_REQUIRE_WEIGHTS, Settings
+from actassert.settings import (
+    OPTION_DUMP,
+    OPTION_MAX_IMAGES,
+    OPTION_REQUIRE_WEIGHTS,
+    OPTION_RESULTS_DIR,
+    Settings,
+)
 
 __all__ = ["ARTEFACT_PROPERTY", "REPORT_SECTION", "Summary", "dump_artefacts",
            "missing_weights_as_skip"]
@@ -33,6 +39,7 @@ class Summary:
         self.tests: dict[str, set[str]] = {}
         self.failed: set[str] = set()
         self.gallery: Any = None
+        self.problem = ""
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         files = [str(value) for name, value in report.user_properties if name == ARTEFACT_PROPERTY]
@@ -42,11 +49,14 @@ class Summary:
                 self.failed.add(report.nodeid)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(self.config, "workerinput"):
+        if hasattr(self.config, "workerinput") or not self.tests:
             return
         from actassert.artefacts import write_gallery
 
-        self.gallery = write_gallery(self.settings.results_dir)
+        try:
+            self.gallery = write_gallery(self.settings.results_dir)
+        except Exception as exc:  # reporting must never break a run
+            self.problem = f"the gallery could not be written: {type(exc).__name__}: {exc}"
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.tests:
@@ -58,30 +68,61 @@ class Summary:
                               f"({len(self.failed)} failed) in {self.settings.results_dir}")
         if self.gallery is not None:
             terminalreporter.line(f"gallery: {self.gallery}")
+        if self.problem:
+            terminalreporter.line(f"warning: {self.problem}")
         terminalreporter.line(f"Fix: open the gallery; {OPTION_DUMP}=none turns figures off.")
 
 def missing_weights_as_skip(item: pytest.Item, call: pytest.CallInfo[None],
                             report: pytest.TestReport, settings: Settings) -> None:
-    """Turn a missing-weights failure into a skip, unless weights are required."""
+    """Turn a missing-weights failure into a skip; when weights are required, shorten it to the
+    error's message (the places searched and the fix)."""
     excinfo = call.excinfo
-    if (excinfo is not None and isinstance(excinfo.value, WeightsUnavailableError)
-            and not settings.require_weights and report.outcome == "failed"):
-        report.outcome = "skipped"
-        _, line, _ = item.location
-        report.longrepr = (str(item.path), (line or 0) + 1,
-                           f"Skipped: {excinfo.value.summary} "
-                           f"(use {OPTION_REQUIRE_WEIGHTS} to fail instead)")
+    if (excinfo is None or not isinstance(excinfo.value, WeightsUnavailableError)
+            or report.outcome != "failed"):
+        return
+    _, line, _ = item.location
+    if settings.require_weights:  # the places searched and the fix, not a page of traceback
+        report.longrepr = (f"{item.nodeid} needs weights that are not on this machine "
+                           f"({OPTION_REQUIRE_WEIGHTS} is set):\n"
+                           f"WeightsUnavailableError: {excinfo.value}")
+        return
+    report.outcome = "skipped"
+    report.longrepr = (str(item.path), (line or 0) + 1,
+                       f"Skipped: {excinfo.value.summary} "
+                       f"(use {OPTION_REQUIRE_WEIGHTS} to fail instead)")
 
 
 def dump_artefacts(item: pytest.Item, report: pytest.TestReport, settings: Settings) -> None:
-    """Write the artefacts of a test that recorded something, per ``--actassert-dump``."""
+    """Write the artefacts of a test that recorded something, per ``--actassert-dump``.
+
+    Never raises: when figures cannot be drawn or written (disk full, permissions changed), the
+    test's report section says so and the test keeps its own outcome and message.
+    """
     wanted = settings.dump == "all" or (settings.dump == "failed" and report.failed)
     record = registry.current()
     if not wanted or record.is_empty() or settings.max_images == 0:
         return
-    from actassert.artefacts import safe_name, write_artefacts, write_meta
+    from actassert.artefacts import safe_name
 
     folder = settings.results_dir / safe_name(item.nodeid)
+    try:
+        lines, files = _write(item, report, settings, record, folder)
+    except Exception as exc:  # reporting must never break a run
+        lines, files = [f"warning: actassert could not write the figures of this test to "
+                        f"{folder}: {type(exc).__name__}: {exc}. Fix: free disk space or make "
+                        f"the folder writable, or choose another with {OPTION_RESULTS_DIR}."], []
+    lines += [f"checked: {note}" for note in record.notes]  # the kernels assertions named
+    report.sections.append((REPORT_SECTION, "\n".join(lines) or f"nothing drawable in {folder}"))
+    properties = [(ARTEFACT_PROPERTY, str(p)) for p in files]
+    report.user_properties.extend(properties)
+    item.user_properties.extend(properties)  # JUnit XML reads them from the teardown report
+
+
+def _write(item: pytest.Item, report: pytest.TestReport, settings: Settings, record: Any,
+           folder: Any) -> tuple[list[str], list[Any]]:
+    """Draw and write the figures and the folder's index card; the report lines and the files."""
+    from actassert.artefacts import write_artefacts, write_meta
+
     written = write_artefacts(record, folder, max_images=settings.max_images)
     message = "\n".join(report.longreprtext.splitlines()[-40:]) if report.failed else ""
     write_meta(folder, item.nodeid, report.outcome, message, written.files)
@@ -90,8 +131,4 @@ def dump_artefacts(item: pytest.Item, report: pytest.TestReport, settings: Setti
         lines.append(f"({written.skipped} more figures not written: cap of {settings.max_images} "
                      f"per test, raise it with {OPTION_MAX_IMAGES})")
     lines += [f"could not draw {p}" for p in written.problems]
-    lines += [f"checked: {note}" for note in record.notes]  # the kernels assertions named
-    report.sections.append((REPORT_SECTION, "\n".join(lines) or f"nothing drawable in {folder}"))
-    properties = [(ARTEFACT_PROPERTY, str(p)) for p in written.files]
-    report.user_properties.extend(properties)
-    item.user_properties.extend(properties)  # JUnit XML reads them from the teardown report
+    return lines, list(written.files)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from actassert._device import check_device_spelling
 __all__ = [
     "OPTION_DEVICE", "OPTION_WEIGHTS_DIR", "OPTION_REQUIRE_WEIGHTS", "OPTION_RESULTS_DIR",
     "OPTION_OFFLINE", "OPTION_DUMP", "OPTION_MAX_IMAGES", "INI", "Settings", "from_config",
-    "DUMP_CHOICES",
+    "DUMP_CHOICES", "unwritable_reason",
 ]
 
 OPTION_DEVICE = "--actassert-device"
@@ -75,6 +76,20 @@ def _absolute(path: Any, base: Path) -> Path:
     return candidate if candidate.is_absolute() else base / candidate
 
 
+def unwritable_reason(folder: Path) -> str:
+    """Why ``folder`` could not be created or written to, or ``""``; creates nothing."""
+    if folder.exists() and not folder.is_dir():
+        return f"{folder} is a file, not a directory"
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{folder} lies under {existing}, which is a file"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return ""
+
+
 def from_config(config: Any) -> Settings:
     """Resolve every option once; raise ``ValueError`` naming the option when a value is bad."""
     # Paths from the command line are relative to where pytest was started; paths from the ini
@@ -97,8 +112,11 @@ def from_config(config: Any) -> Settings:
     ini_results = config.getini(INI[OPTION_RESULTS_DIR])
     results = _absolute(cli_results, here) if cli_results else \
         _absolute(ini_results or "actassert-results", ini_dir)
-    if results.exists() and not results.is_dir():
-        raise ValueError(f"{OPTION_RESULTS_DIR}: {results} is a file, not a directory")
+    problem = unwritable_reason(results)
+    if problem:
+        raise ValueError(f"{OPTION_RESULTS_DIR}: {problem}; failure figures could not be written "
+                         f"there. Fix: point {OPTION_RESULTS_DIR} (or the ini key "
+                         f"{INI[OPTION_RESULTS_DIR]}) at a writable folder")
     dump = str(_value(config, OPTION_DUMP) or "failed").strip().lower()
     if dump not in DUMP_CHOICES:
         raise ValueError(f"{OPTION_DUMP}={dump!r} is not one of {', '.join(DUMP_CHOICES)}")

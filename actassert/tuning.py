@@ -78,7 +78,9 @@ class Tuning:
         counts: how many stimuli were averaged into each value, ``Tensor[V]``.
         kernels: K, the number of kernels.
         kernel_ids: each kernel's index in the layer, ``Tensor[K]``.
-        focus: kernel ids that an assertion named (plots may highlight them).
+        focus: kernel ids that an assertion named (plots draw them first, titled in red).
+        focus_reason: set by a failing assertion (``"the least selective, named in the
+            failure"``): its plot then draws only the ``focus`` kernels and says why.
         n_stimuli: N, the number of stimuli.
 
     Example:
@@ -120,6 +122,7 @@ class Tuning:
         self.n_stimuli, self.kernels = int(resp.shape[0]), int(resp.shape[1])
         self.kernel_ids = torch.arange(self.kernels)
         self.focus: list[int] = []
+        self.focus_reason: str | None = None
         self.responses: Any = None  # the sweep's Responses it came from, if any (for figures)
         self._index: dict[int, int] | None = None
 

@@ -191,7 +191,10 @@ def resolve_checkpoint(url: str, *, model: str, weights: str, download: bool | N
         raise WeightsUnavailableError(model, weights, filename, searched, reason)
     try:
         _download(url, target, prefix, timeout)
-    except Exception as exc:  # network errors of every kind end here, with their cause
+    except Exception as exc:  # network errors of every kind end here
+        # The message names the failure; the chain (socket, urllib3, requests) would bury the
+        # places searched and the fix under a page of tracebacks, so it is cut.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise WeightsUnavailableError(model, weights, filename, searched,
-                                      f"{url} failed: {type(exc).__name__}: {exc}") from exc
+                                      f"{url} failed: {type(exc).__name__}: {first}") from None
     return target

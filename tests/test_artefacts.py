@@ -151,8 +151,8 @@ def test_failed_selectivity_sweep_draws_tuning_stimuli_and_grids(pytester):
     result.stdout.fnmatch_lines(["checked: assert_prefers: layer 'layer1', hue, kernels K=003"])
 
 
-@pytest.mark.skipif(pytest.importorskip("xdist") is None, reason="needs pytest-xdist")
 def test_xdist_workers_write_one_merged_gallery(pytester):
+    pytest.importorskip("xdist")  # only this test needs it (at import time it skipped the file)
     pytester.makepyfile("""
         import pytest, torch
         from actassert import record
@@ -231,16 +231,14 @@ def test_cap_counts_every_figure_left_out(pytester):
 
 def test_focus_is_the_stimulus_at_the_named_kernels_preference():
     import actassert as aa
-    from actassert.artefacts import _focus
-    from actassert.registry import TestRecord
     from actassert.stimuli import hue_disc, shapes
 
     net = aa.load_model("resnet18", weights=None, device="cpu")
     hues = aa.sweep(net, hue_disc(range(0, 360, 45), size=32), ["layer1"])
     sizes = aa.sweep(net, shapes("circle", [8, 16], size=32), ["layer1"])
     tuning = hues.tuning("hue", "layer1")
+    assert hues.preferred_stimulus(tuning) == 0  # no kernel named
     tuning.focus = [3]
-    record = TestRecord(tunings=[tuning])
-    index = _focus(record, hues, hues.shown)
+    index = hues.preferred_stimulus(tuning)
     assert hues.shown.params["hue"][index].item() == tuning.preferred()[3].item()
-    assert _focus(record, sizes, sizes.shown) == 0
+    assert sizes.preferred_stimulus(sizes.tuning("size", "layer1")) == 0

@@ -75,7 +75,7 @@ def test_selective_passes_and_registers_the_tuning(tun: Tuning) -> None:
     assert_selective(tun, [0, 1], min_index=0.6)
     assert_selective(tun, min_index=0.3, min_fraction=0.6)  # 3 of 5
     record = registry.current()
-    assert record.tunings == [tun]
+    assert list(record.tunings) == [tun]
     assert record.notes == ["assert_selective: layer 'features.2', hue, kernels K=000, K=001"]
     assert tun.focus == [0, 1]
 
@@ -91,7 +91,7 @@ def test_selective_every_kernel_fails_with_the_layout(tun: Tuning) -> None:
     assert "K=004" in line(lines, "Silent: 1 kernel ") and "rectify='shift'" in lines[4]
     assert line(lines, "Index: ").startswith("Index: 1 - circular variance (Ringach")
     assert "hue 0..350 (circular, period 360), 36 values" in lines[-1]
-    assert registry.current().tunings == [tun]
+    assert list(registry.current().tunings) == [tun]
 
 
 def test_selective_fraction_fails_with_shares(tun: Tuning) -> None:
@@ -100,7 +100,7 @@ def test_selective_fraction_fails_with_shares(tun: Tuning) -> None:
     lines = failure(lambda: assert_selective(tun, min_index=0.3, min_fraction=0.8))
     assert lines[1] == "Expected: at least 80% of 5 kernels with selectivity index >= 0.30"
     assert line(lines, "Distribution: ").endswith("max 0.86 (K=000)")
-    assert registry.current().tunings == [tun]
+    assert list(registry.current().tunings) == [tun]
 
 
 def test_selective_shows_enough_decimals_near_the_threshold(tun: Tuning) -> None:
@@ -132,7 +132,7 @@ def test_selective_rejects_unknown_kernels_and_bad_thresholds(tun: Tuning) -> No
 
 def test_not_selective_passes_for_flat_and_silent_kernels(tun: Tuning) -> None:
     assert_not_selective(tun, [2, 4], max_index=0.05)
-    assert registry.current().tunings == [tun] and tun.focus == [2, 4]
+    assert list(registry.current().tunings) == [tun] and tun.focus == [2, 4]
 
 
 def test_not_selective_fails_listing_the_most_selective(tun: Tuning) -> None:
@@ -206,7 +206,7 @@ def test_more_selective_passes_and_registers_both(layers: tuple[Tuning, Tuning])
     early, late = layers
     assert_more_selective(early, late, min_index=0.5, margin=0.3)  # 75% vs 20%
     assert_more_selective(early, late, by="median")
-    assert registry.current().tunings == [early, late]
+    assert list(registry.current().tunings) == [early, late]
 
 
 def test_more_selective_fails_side_by_side(layers: tuple[Tuning, Tuning]) -> None:
@@ -225,7 +225,7 @@ def test_more_selective_fails_side_by_side(layers: tuple[Tuning, Tuning]) -> Non
     assert best.startswith("Most selective") and "K=003 0.81" in best and "K=002 0.70" in best
     col = header.index("late")
     assert kernels[col] == "4" and selective[col:].startswith("75%")  # columns line up
-    assert registry.current().tunings == [late, early]
+    assert list(registry.current().tunings) == [late, early]
 
 
 def test_more_selective_margin_and_median(layers: tuple[Tuning, Tuning]) -> None:

@@ -66,6 +66,6 @@ def test_size_must_be_a_real_image_side(capsys):
 
 def test_missing_weights_name_the_cli_flag(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    assert main(["layers", "resnet18", "--offline"]) == 2
+    assert main(["layers", "resnet18", "--weights", "DEFAULT", "--offline"]) == 2
     err = capsys.readouterr().err
     assert "resnet18-f37072fd.pth" in err and "--weights none" in err

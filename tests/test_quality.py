@@ -17,3 +17,24 @@ def test_tool_is_clean(tool, args):
     out = subprocess.run([sys.executable, "-m", tool, *args], cwd=ROOT, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+
+
+def _import_time_skips(path: Path) -> list[str]:
+    """``pytest.importorskip`` calls that run when a test file is imported: at module level or
+    inside a decorator. Each skips every test of the file when the package is missing."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes: list[ast.AST] = [n for n in tree.body if not isinstance(n, (ast.FunctionDef,
+                                                                       ast.ClassDef))]
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            nodes.extend(node.decorator_list)
+    return [f"{path.name}:{call.lineno}" for top in nodes for call in ast.walk(top)
+            if isinstance(call, ast.Call) and getattr(call.func, "attr", "") == "importorskip"]
+
+
+def test_optional_packages_skip_only_the_tests_that_need_them():
+    found = [hit for path in sorted((ROOT / "tests").glob("test_*.py"))
+             for hit in _import_time_skips(path)]
+    assert found == [], "move importorskip into the test that needs the package: " + ", ".join(found)
