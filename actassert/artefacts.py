@@ -130,8 +130,8 @@ def _sweep_figures(writer: _Writer, record: TestRecord, label: str, responses: A
 def write_artefacts(record: TestRecord, folder: Path, *, max_images: int = 16) -> Artefacts:
     """Draw what ``record`` holds into ``folder``: tuning plots, stimuli, kernel grids.
 
-    Order of priority under the cap ``max_images``: tuning plots of the assertions' tunings; for
-    each sweep, its stimuli and the kernel grids of its layers for the stimulus an assertion
+    Order of priority under the cap ``max_images``: figures an assertion asked for (a regression
+    check's grids); tuning plots of the assertions' tunings; for each sweep, its stimuli and the kernel grids of its layers for the stimulus an assertion
     named (maps captured during the test); for each ``record`` block, its input and kernel grids.
     Nothing here runs a network, and a figure that fails is listed in ``problems``.
 
@@ -142,6 +142,8 @@ def write_artefacts(record: TestRecord, folder: Path, *, max_images: int = 16) -
 
     folder.mkdir(parents=True, exist_ok=True)
     writer = _Writer(folder, max_images)
+    for name, draw in record.figures:  # asked for by an assertion: first under the cap
+        writer.save(name, draw)
     for tuning in record.tunings:
         name = f"tuning-{_slug(tuning.layer or 'layer')}-{_slug(tuning.parameter)}.png"
         writer.save(name, lambda p, t=tuning: drawing.tuning_plot(t, path=p))

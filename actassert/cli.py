@@ -1,4 +1,4 @@
-"""The ``actassert`` command: list a model's layers, record activations, run the tutorial's experiments."""
+"""The ``actassert`` command: list a model's layers, record activations, run the tutorial's experiments, diff two checkpoints."""
 
 from __future__ import annotations
 
@@ -70,7 +70,35 @@ def build_parser() -> argparse.ArgumentParser:
     tut.add_argument("--size", type=_side, default=None, help="image side (default: the model's)")
     tut.add_argument("--out", type=Path, default=Path("actassert-tutorial"),
                      help="output folder (default: actassert-tutorial)")
+    _diff_parser(commands)
     return parser
+
+
+def _diff_parser(commands: Any) -> None:
+    diff = commands.add_parser(
+        "diff", help="where two checkpoints (or two `record` .npz files) differ, layer by layer",
+        description="Record the same layers of two checkpoints of one architecture on the same "
+        "stimuli (two --weights, or --weights and --state-dict), or read two .npz files written "
+        "by `actassert record`; print per layer the relative L2 change, the lowest kernel "
+        "correlation and the first layer beyond tolerance. Exit status 1 when any layer is "
+        "beyond tolerance.")
+    diff.add_argument("inputs", nargs="*", metavar="MODEL_OR_NPZ",
+                      help=f"a model name (default: {DEFAULT_MODEL}), or two .npz files")
+    diff.add_argument("--weights", type=_weights, action="append", default=None,
+                      help="a checkpoint: DEFAULT, a weights name or none; give it twice, or "
+                           "once with --state-dict")
+    diff.add_argument("--state-dict", type=Path, default=None,
+                      help="a state-dict file (torch.save) loaded into a copy of the first")
+    diff.add_argument("--layers", nargs="+", default=None,
+                      help="layer names or globs (default: every leaf layer)")
+    diff.add_argument("--images", nargs="+", default=None,
+                      help="image files or URLs (default: 12 hue discs drawn offline)")
+    diff.add_argument("--size", type=_side, default=None, help="image side (default: the model's)")
+    diff.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    diff.add_argument("--offline", action="store_true", help="never download weights")
+    diff.add_argument("--rtol", type=float, default=None,
+                      help="relative tolerance (default: per device and dtype, as the fixture)")
+    diff.add_argument("--atol", type=float, default=None, help="absolute tolerance")
 
 
 def _load(args: argparse.Namespace) -> Any:
@@ -173,6 +201,49 @@ def _tutorial(args: argparse.Namespace) -> int:
     return 0
 
 
+def _diff(args: argparse.Namespace) -> int:
+    from actassert import diff, stimuli
+    from actassert.layers import list_layers
+
+    tolerance = None if args.rtol is None and args.atol is None else \
+        {"rtol": args.rtol or 0.0, "atol": args.atol or 0.0}
+    npz = [Path(i) for i in args.inputs if i.endswith(".npz")]
+    if npz:
+        if len(npz) != 2 or len(args.inputs) != 2 or args.weights or args.state_dict:
+            raise ValueError("give two .npz files written by `actassert record` (and no model, "
+                             "--weights or --state-dict), or one model with two checkpoints")
+        first, second = diff.read_record_npz(npz[0]), diff.read_record_npz(npz[1])
+        labels = f"{npz[0]} vs {npz[1]}"
+    else:
+        if len(args.inputs) > 1:
+            raise ValueError(f"one model name, or two .npz files; got {' '.join(args.inputs)}")
+        weights = args.weights or ["DEFAULT"]
+        if len(weights) + (args.state_dict is not None) != 2:
+            raise ValueError("give two checkpoints: --weights A --weights B, or --weights A "
+                             "--state-dict FILE (A defaults to DEFAULT)")
+        args.model = args.inputs[0] if args.inputs else DEFAULT_MODEL
+        args.weights = weights[0]
+        net_a = _load(args)
+        if args.state_dict is not None:
+            net_b = diff.load_state_dict_network(net_a, args.state_dict)
+        else:
+            args.weights = weights[1]
+            net_b = _load(args)
+        layers = args.layers or list_layers(net_a, leaves_only=True)
+        size = args.size or net_a.input_size
+        shown = stimuli.load_images(args.images, size=size) if args.images else \
+            stimuli.hue_disc(range(0, 360, 30), size=size, radius=0.2)
+        first = diff.record_layers(net_a, layers, shown.images)
+        second = diff.record_layers(net_b, layers, shown.images)
+        labels = (f"{net_a.name}: {net_a.weights or 'random init'} vs "
+                  f"{net_b.weights or 'random init'} on {len(shown)} images")
+    changes, comparison = diff.diff_activations(first, second, default_tolerance=tolerance)
+    print(labels)
+    for line in diff.report_lines(changes, comparison):
+        print(line)
+    return 1 if any(c.beyond for c in changes) else 0
+
+
 def _note(message: Any, category: Any, *args: Any, **kwargs: Any) -> str:
     return f"note: {message}\n"
 
@@ -190,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     try:
         commands = {"layers": _layers, "record": _record, "tutorial": _tutorial,
-                    "check": run_check_command}
+                    "check": run_check_command, "diff": _diff}
         return commands[args.command](args)
     except WeightsUnavailableError as exc:
         print(f"actassert {args.command}: error: {exc}\nOn the command line: --weights none "

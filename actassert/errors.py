@@ -16,6 +16,8 @@ __all__ = [
     "ActAssertWarning",
     "NeverRanWarning",
     "DeterminismWarning",
+    "GoldenError",
+    "GoldenFileError",
     "closest",
 ]
 
@@ -135,3 +137,11 @@ class NeverRanWarning(ActAssertWarning):
 
 class DeterminismWarning(ActAssertWarning, RuntimeWarning):
     """Something inside ``deterministic()`` switched a determinism flag back (cuDNN benchmark on)."""
+
+
+class GoldenError(ActAssertError, ValueError):
+    """Data given to an activation regression check cannot be summarised or compared."""
+
+
+class GoldenFileError(ActAssertError, ValueError):
+    """A golden file is missing a part, truncated or corrupt; the message names the file and the fix."""

@@ -36,6 +36,7 @@ from actassert.settings import (
 )
 
 if TYPE_CHECKING:
+    from actassert.golden import ActivationRegressionFixture
     from actassert.models import Network
     from actassert.recording import Activations
 
@@ -244,6 +245,20 @@ def deterministic() -> Iterator[Any]:
 
     with block() as state:
         yield state
+
+
+@pytest.fixture
+def activation_regression(lazy_datadir: Any, original_datadir: Any,
+                          request: pytest.FixtureRequest) -> ActivationRegressionFixture:
+    """Compare recorded activations with a golden file: ``activation_regression.check(acts)``.
+
+    pytest-regressions' workflow: the first run writes ``<test module>/<test name>.npz`` and
+    fails; later runs compare per-kernel statistics layer by layer in forward order and name the
+    first changed layer; ``--force-regen`` rewrites goldens that differ.
+    """
+    from actassert.golden import ActivationRegressionFixture
+
+    return ActivationRegressionFixture(lazy_datadir, original_datadir, request)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

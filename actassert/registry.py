@@ -29,6 +29,8 @@ class TestRecord:
         responses: ``(label, Responses)`` pairs from the latest sweeps.
         tunings: ``Tuning`` objects that an assertion checked.
         notes: lines an assertion wants in the report (the kernels it named).
+        figures: ``(file name, draw(path))`` pairs an assertion wants written first (the
+            expected, obtained and difference grids of a regression check's first changed layer).
         keeps: False for the record used outside tests, which keeps nothing, so scripts and
             notebooks do not accumulate every recording.
         wants_figures: whether a failure of this test would draw figures (the plugin sets it from
@@ -43,6 +45,7 @@ class TestRecord:
     responses: deque[tuple[str, Any]] = field(default_factory=_bounded)
     tunings: deque[Any] = field(default_factory=_bounded)
     notes: list[str] = field(default_factory=list)
+    figures: list[tuple[str, Any]] = field(default_factory=list)
     keeps: bool = True
     wants_figures: bool = True
 
@@ -67,12 +70,18 @@ class TestRecord:
         if self.keeps and len(self.notes) < 4 * KEEP_LAST:
             self.notes.append(note)
 
+    def add_figure(self, name: str, draw: Any) -> None:
+        """Remember a figure to write first if the test fails (``draw(path)`` writes it)."""
+        if self.keeps and self.wants_figures and len(self.figures) < KEEP_LAST:
+            self.figures.append((name, draw))
+
     def forget(self) -> None:
         """Drop everything recorded so far (e.g. the examples Hypothesis tried before the last)."""
         self.activations.clear()
         self.responses.clear()
         self.tunings.clear()
         self.notes.clear()
+        self.figures.clear()
 
     def restart(self, example: object | None) -> None:
         """Forget what earlier examples registered: a new Hypothesis example has started."""
@@ -81,7 +90,7 @@ class TestRecord:
 
     def is_empty(self) -> bool:
         """True when nothing drawable was registered."""
-        return not (self.activations or self.responses or self.tunings)
+        return not (self.activations or self.responses or self.tunings or self.figures)
 
 
 # A stack, so a pytest run inside a test (pytester) keeps the outer test's record intact. Its
