@@ -1,0 +1,58 @@
+"""The battery's golden check: statistics of the default layers on the fixed stimuli, kept in a
+folder named by ``--actassert-golden-dir``; a first run writes them and passes."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import TYPE_CHECKING
+
+from actassert.errors import NeverRanWarning
+from actassert.golden_compare import compare
+from actassert.golden_files import read_golden, write_golden
+from actassert.golden_message import failure_message
+from actassert.golden_stats import collect
+from actassert.recording import record
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from actassert.battery import Subject
+
+__all__ = ["check_golden", "golden_path"]
+
+
+def golden_path(target: Subject) -> Path:
+    """``<golden dir>/<model spec, file-safe>.npz``."""
+    name = re.sub(r"[^A-Za-z0-9._=+-]+", "-", target.spec).strip("-.") or "model"
+    return target.options.golden_dir / f"{name}.npz"
+
+
+def check_golden(target: Subject) -> list[str]:
+    """Compare the default layers' per-kernel statistics with the stored golden.
+
+    Unlike a hand-written regression test, the battery has no test file to edit, so a missing
+    golden is written and the check passes, saying so (the next run compares against it);
+    ``--force-regen`` rewrites it.
+    """
+    __tracebackhide__ = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeverRanWarning)
+        with record(target.net, target.layers, register=False, keep_inputs=False,
+                    offload="cpu") as acts:
+            target.net(target.images)
+    obtained = collect(acts, maps=False)
+    path = golden_path(target)
+    if target.options.force_regen or not path.is_file():
+        write_golden(obtained, path)
+        why = "rewritten (--force-regen)" if path.is_file() and target.options.force_regen \
+            else "created"
+        return [f"golden {why}: {path} ({len(obtained.layers)} layers, "
+                f"{len(target.images)} stimuli); the next run compares against it"]
+    comparison = compare(read_golden(path), obtained)
+    if comparison.first_changed is not None:
+        beside = path.with_name(path.stem + ".obtained.npz")
+        write_golden(obtained, beside)
+        raise AssertionError(failure_message(comparison, path, beside))
+    return [f"{len(obtained.layers)} layers within tolerance of {path} "
+            f"({comparison.tolerance_note})"]

@@ -1,0 +1,138 @@
+"""The zero-code battery: ``pytest --actassert-model NAME`` and ``actassert check NAME``."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from actassert import Network, load_model
+from actassert.battery import Options, Subject, battery_stimuli, parse_model_spec, run_check
+from actassert.battery_names import CHECKS
+
+RUN = ("--actassert-device=cpu", "-p", "no:cacheprovider", "-p", "no:randomly", "-rA")
+MOBILENET = "mobilenet_v2@IMAGENET1K_V1"
+
+
+@pytest.fixture(scope="module")
+def mobilenet():
+    return load_model("mobilenet_v2", weights="IMAGENET1K_V1", device="cpu")
+
+
+def _broken(base, name: str) -> Network:
+    """A private copy of the shared network (never modify the cached one)."""
+    return Network(copy.deepcopy(base.module), mean=base.mean, std=base.std, name=name,
+                   input_size=base.input_size, device="cpu")
+
+
+def _subject(net, tmp_path, side: int = 96) -> Subject:
+    from actassert.tutorial import default_layers
+
+    return Subject(net.name, net, battery_stimuli(side), default_layers(net, 6),
+                   Options(golden_dir=tmp_path))
+
+
+def test_model_specs():
+    assert parse_model_spec("mobilenet_v2") == ("mobilenet_v2", "DEFAULT")
+    assert parse_model_spec("timm:convnext_tiny@none") == ("timm:convnext_tiny", None)
+    assert parse_model_spec("pkg.mod:build@IMAGENET1K_V1") == ("pkg.mod:build", "IMAGENET1K_V1")
+    with pytest.raises(ValueError, match="NAME@WEIGHTS"):
+        parse_model_spec("@none")
+
+
+def test_battery_in_an_empty_folder_passes_then_compares_with_its_goldens(pytester):
+    first = pytester.runpytest(*RUN, "--actassert-model", MOBILENET)
+    first.assert_outcomes(passed=len(CHECKS))
+    first.stdout.fnmatch_lines([f"PASSED {MOBILENET}::{check}" for check in CHECKS],
+                               consecutive=False)
+    first.stdout.fnmatch_lines(["golden created: *mobilenet_v2-IMAGENET1K_V1.npz*"])
+    assert (pytester.path / "actassert-goldens" / "mobilenet_v2-IMAGENET1K_V1.npz").is_file()
+    second = pytester.runpytest(*RUN, "--actassert-model", MOBILENET, "-k", "golden")
+    second.assert_outcomes(passed=1, deselected=len(CHECKS) - 1)
+    second.stdout.fnmatch_lines(["* layers within tolerance of *mobilenet_v2-IMAGENET1K_V1.npz*"])
+
+
+def test_battery_from_ini_joins_an_existing_suite(pytester):
+    pytester.makeini(f"[pytest]\nactassert_models =\n    {MOBILENET}\n")
+    pytester.makepyfile("def test_mine():\n    assert True\n")
+    result = pytester.runpytest(*RUN, "-k", "mine or eval_mode")
+    result.assert_outcomes(passed=2)
+
+
+def test_nan_is_named_at_the_module_that_makes_it(mobilenet, tmp_path):
+    net = _broken(mobilenet, "nan-copy")
+    net.module.features[5].conv[1][0].register_forward_hook(lambda m, a, out: out * float("nan"))
+    with pytest.raises(AssertionError) as info:
+        run_check("finite", _subject(net, tmp_path))
+    assert "first layer with NaN or Inf: 'features.5.conv.1.0' (Conv2d)" in str(info.value)
+
+
+def test_train_mode_is_named(mobilenet, tmp_path):
+    net = _broken(mobilenet, "train-copy")
+    net.module.train()
+    with pytest.raises(AssertionError, match="Mode-dependent in train mode: 'features.0.1'"):
+        run_check("eval_mode", _subject(net, tmp_path))
+    with pytest.raises(AssertionError, match="first layer that depends on the batch: "
+                                             "'features.0.1'"):
+        run_check("batch_invariant", _subject(net, tmp_path))
+
+
+def test_a_zeroed_conv_has_dead_kernels_named(mobilenet, tmp_path):
+    net = _broken(mobilenet, "zeroed-copy")
+    torch.nn.init.zeros_(net.module.features[5].conv[0][0].weight)
+    with pytest.raises(AssertionError) as info:
+        run_check("dead_kernels", _subject(net, tmp_path))
+    assert "first layer over it: 'features.5.conv.0.0': 100% of its kernels dead" in \
+        str(info.value)
+
+
+def test_the_unchanged_model_passes_the_checks_the_broken_copies_fail(mobilenet, tmp_path):
+    target = _subject(mobilenet, tmp_path)
+    for check in ("finite", "eval_mode", "batch_invariant", "dead_kernels"):
+        assert run_check(check, target)
+
+
+def test_golden_check_fails_after_a_change_naming_the_layer(mobilenet, tmp_path):
+    layers = ["features.4.conv.0.2", "features.5.conv.0.0", "features.6.conv.0.2"]
+    before = _subject(mobilenet, tmp_path)
+    before.layers = layers
+    assert "golden created" in run_check("golden", before)[0]
+    assert "within tolerance" in run_check("golden", before)[0]
+    net = _broken(mobilenet, mobilenet.name)
+    with torch.no_grad():
+        net.module.features[5].conv[0][0].weight[0, 0, 0, 0] += 1e-2
+    after = _subject(net, tmp_path)
+    after.layers = layers
+    with pytest.raises(AssertionError, match=r"first changed layer \(forward order\): "
+                                             "'features.5.conv.0.0'"):
+        run_check("golden", after)
+    assert (tmp_path / "mobilenet_v2.obtained.npz").is_file()
+
+
+def test_selectivity_is_reported_and_asserted_only_when_asked(mobilenet, tmp_path):
+    target = _subject(mobilenet, tmp_path)
+    lines = run_check("selectivity", target)
+    assert lines[0].startswith("colour-selective kernels (index >= 0.3): features.0.2 ")
+    target.options = Options(golden_dir=tmp_path, min_colour=0.99)
+    with pytest.raises(AssertionError, match="some layer with at least 99% colour-selective"):
+        run_check("selectivity", target)
+
+
+def test_check_command_exit_codes(capsys, tmp_path):
+    from actassert.cli import main
+
+    code = main(["check", MOBILENET, "--device", "cpu", "--checks", "eval_mode", "finite",
+                 "--golden-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0 and f"PASS {MOBILENET}::eval_mode" in out and "2 passed, 0 failed" in out
+    code = main(["check", MOBILENET, "--device", "cpu", "--checks", "selectivity",
+                 "--min-colour", "0.99", "--golden-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 1 and f"FAIL {MOBILENET}::selectivity" in out and "Fix:" in out
+
+
+def test_bad_battery_options_stop_pytest_at_start(pytester):
+    result = pytester.runpytest(*RUN, "--actassert-model", MOBILENET, "--actassert-max-dead", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--actassert-max-dead=2 must lie between 0 and 1*"])
