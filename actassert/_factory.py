@@ -23,7 +23,7 @@ from actassert.model_sources import IMAGENET_MEAN, IMAGENET_STD, Built
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["build_factory", "find_factory"]
+__all__ = ["build_factory", "check_weights", "find_factory"]
 
 _FIX_PATH = ("Fix: make the module importable (install its package, or add its folder to "
              "sys.path; under pytest the ini key pythonpath does that).")
@@ -85,6 +85,13 @@ def _snapshot(module: nn.Module) -> Callable[[nn.Module], None]:
     return reload
 
 
+def check_weights(spec: str, weights: Any) -> None:
+    """Refuse a weights name for a factory: it builds its own weights."""
+    if weights is not None and not (isinstance(weights, str) and weights.upper() == "DEFAULT"):
+        raise ValueError(f"weights={weights!r}: the factory {spec!r} builds its own weights; "
+                         "use weights='DEFAULT' or None (both call it as it is)")
+
+
 def build_factory(spec: str, *, weights: Any = "DEFAULT", seed: int = 0) -> Built:
     """Import and call the factory ``spec`` (``"module.path:function"``) and describe its model.
 
@@ -102,9 +109,7 @@ def build_factory(spec: str, *, weights: Any = "DEFAULT", seed: int = 0) -> Buil
 
     from actassert.models import Network
 
-    if weights is not None and not (isinstance(weights, str) and weights.upper() == "DEFAULT"):
-        raise ValueError(f"weights={weights!r}: the factory {spec!r} builds its own weights; "
-                         "use weights='DEFAULT' or None (both call it as it is)")
+    check_weights(spec, weights)
     made = _call(spec, find_factory(spec), seed)
     if isinstance(made, Network):
         return Built(made.module, _snapshot(made.module), made.mean, made.std, made.input_size,

@@ -396,6 +396,9 @@ def _load_built(spec: ModelSpec, weights: Any, device: Any, download: bool | Non
 
     target = resolve_device(device)
     if spec.source == "factory":  # a factory builds its own weights: one copy per seed
+        from actassert._factory import check_weights
+
+        check_weights(spec.name, weights)
         requested: str | None = f"factory:{seed}"
     else:
         requested = f"random:{seed}" if weights is None else str(weights)
@@ -404,7 +407,8 @@ def _load_built(spec: ModelSpec, weights: Any, device: Any, download: bool | Non
         if key in _cache:
             return _cache[key]
         built: Built = build(spec, weights=weights, download=download, seed=seed)
-        resolved = (spec.label, built.weights if weights is not None else requested, str(target))
+        pretrained = spec.source == "timm" and weights is not None
+        resolved = (spec.label, built.weights, str(target)) if pretrained else key
         if resolved in _cache:  # "DEFAULT" and the tag it resolved to share one copy
             _cache[key] = _cache[resolved]
             return _cache[key]
