@@ -408,7 +408,7 @@ def _load_built(spec: ModelSpec, weights: Any, device: Any, download: bool | Non
             return _cache[key]
         built: Built = build(spec, weights=weights, download=download, seed=seed)
         pretrained = spec.source == "timm" and weights is not None
-        resolved = (spec.label, built.weights, str(target)) if pretrained else key
+        resolved = (built.name, built.weights, str(target)) if pretrained else key
         if resolved in _cache:  # "DEFAULT" and the tag it resolved to share one copy
             _cache[key] = _cache[resolved]
             return _cache[key]
