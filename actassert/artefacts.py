@@ -14,7 +14,7 @@ from typing import Any
 from actassert.registry import TestRecord
 
 __all__ = ["safe_name", "Artefacts", "write_artefacts", "write_gallery", "clean_results",
-           "META_FILE", "GALLERY_FILE"]
+           "META_FILE", "GALLERY_FILE", "kernel_maps"]
 
 META_FILE = "actassert.json"
 GALLERY_FILE = "index.html"
@@ -85,18 +85,62 @@ def _unnormalise(images: Any, model: Any) -> Any:
     return images if unnormalise is None else unnormalise(images)
 
 
-def _grids(writer: _Writer, label: str, acts: Any, index: int, caption: str) -> None:
-    """One kernel grid per recorded output that has kernels (``[N, K, H, W]`` or ``[N, K]``)."""
+#: Tokens before the patch grid that a ViT may carry (class token, register tokens).
+MAX_PREFIX_TOKENS = 8
+
+
+def _patch_grid(tokens: int) -> tuple[int, int] | None:
+    """``(prefix tokens, side)`` when ``tokens`` minus a few prefix tokens form a square grid."""
+    for prefix in range(min(MAX_PREFIX_TOKENS, tokens - 1) + 1):
+        side = round((tokens - prefix) ** 0.5)
+        if side >= 2 and side * side == tokens - prefix:
+            return prefix, side
+    return None
+
+
+def kernel_maps(value: Any, *, channels_first: bool) -> tuple[Any, str]:
+    """An output ``[N, ...]`` as kernel maps ``[N, K, H, W]`` or ``[N, K]`` for a kernel grid.
+
+    ``[N, H, W, K]`` maps (Swin, ConvNeXt's norm and MLP; read so when ``channels_first`` is
+    False and the shape looks like it) become ``K`` maps; tokens (``[N, T, K]``, or ``[N, K, T]``
+    when ``channels_first``) become ``K`` maps over their patch grid, with up to
+    ``MAX_PREFIX_TOKENS`` leading tokens (class, registers) left out.
+
+    Returns:
+        The maps and a note for the caption, or ``None`` and why the output cannot be drawn.
+    """
+    from actassert.measures import looks_channels_last
+
+    shape = list(value.shape)
+    if value.dim() == 2 or (value.dim() == 4 and (channels_first or not looks_channels_last(shape))):
+        return value, ""
+    if value.dim() == 4:
+        return value.movedim(-1, 1), " (channels-last [N, H, W, K], drawn as K maps)"
+    if value.dim() != 3:
+        return None, f"output of shape {shape} has no [N, K, H, W] or [N, K] kernels to draw"
+    tokens = value if channels_first else value.movedim(-1, 1)  # [N, K, T]
+    grid = _patch_grid(tokens.shape[2])
+    if grid is None:
+        return None, (f"tokens of shape {shape}: {tokens.shape[2]} tokens form no square patch "
+                      f"grid (after up to {MAX_PREFIX_TOKENS} prefix tokens), so none is drawn")
+    prefix, side = grid
+    maps = tokens[:, :, prefix:].reshape(tokens.shape[0], tokens.shape[1], side, side)
+    left = f", first {prefix} token(s) left out" if prefix else ""
+    return maps, f" (tokens as a {side}x{side} patch grid{left})"
+
+
+def _grids(writer: _Writer, label: str, acts: Any, index: int, caption: str, *,
+           channels_first: bool = False) -> None:
+    """One kernel grid per recorded output that has kernels (see :func:`kernel_maps`)."""
     from actassert import drawing
 
     for key in list(acts):
-        value = acts[key]
-        if value.dim() not in (2, 4) or value.shape[0] == 0:
-            writer.out.problems.append(f"{key}: output of shape {list(value.shape)} has no "
-                                       "[N, K, H, W] or [N, K] kernels to draw")
+        value, note = kernel_maps(acts[key], channels_first=channels_first)
+        if value is None or value.shape[0] == 0:
+            writer.out.problems.append(f"{key}: {note or 'no image to draw'}")
             continue
         i = min(index, value.shape[0] - 1)
-        title = f"{label} {key}, {caption.format(i=i)}"
+        title = f"{label} {key}{note}, {caption.format(i=i)}"
         writer.save(f"grid-{_slug(label)}-{_slug(key)}.png",
                     lambda p, v=value[i], t=title: drawing.kernel_grid(v, title=t, path=p))
 
@@ -124,7 +168,9 @@ def _sweep_figures(writer: _Writer, record: TestRecord, label: str, responses: A
     if maps is None:
         writer.out.skipped += len(responses)
         return
-    _grids(writer, label, {k: v.unsqueeze(0) for k, v in maps.items()}, 0, caption)
+    # captured after the sweep's own to_channels_first: kernels are on dim 0 already
+    _grids(writer, label, {k: v.unsqueeze(0) for k, v in maps.items()}, 0, caption,
+           channels_first=True)
 
 
 def write_artefacts(record: TestRecord, folder: Path, *, max_images: int = 16) -> Artefacts:

@@ -33,11 +33,14 @@ def _side(text: str) -> int:
 
 def _common(parser: argparse.ArgumentParser, *, weights: str | None = "DEFAULT") -> None:
     parser.add_argument("model", nargs="?", default=DEFAULT_MODEL,
-                        help=f"a torchvision classification model (default: {DEFAULT_MODEL})")
+                        help="a model: a torchvision name (resnet50, torchvision:resnet50), "
+                             "timm:NAME (the timm extra) or module.path:factory (a "
+                             f"zero-argument function returning the model). Default: {DEFAULT_MODEL}")
     default = "DEFAULT" if weights else "none: layer shapes do not depend on the weights"
     parser.add_argument("--weights", type=_weights, default=weights,
-                        help="DEFAULT, a weights name such as IMAGENET1K_V1, or none (random "
-                             f"init). Default: {default}")
+                        help="DEFAULT, a weights name such as IMAGENET1K_V1 (timm: a "
+                             "pretrained tag such as fb_in1k), or none (random init). "
+                             f"Default: {default}")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--offline", action="store_true", help="never download weights")
 
@@ -160,7 +163,7 @@ def _record(args: argparse.Namespace) -> int:
     if acts.never_ran():
         raise ValueError(acts.never_ran_message())
     args.out.mkdir(parents=True, exist_ok=True)
-    target = args.out / f"{net.name}-activations.npz"
+    target = args.out / f"{net.name.replace(':', '-')}-activations.npz"  # timm:x, pkg.mod:f
     arrays: dict[str, Any] = dict(acts.numpy())
     arrays.update({f"_stimulus.{k}": v.cpu().numpy() for k, v in shown.params.items()})
     np.savez(target, **arrays)  # numeric arrays only: numpy.load(allow_pickle=False) reads it

@@ -9,6 +9,8 @@ __all__ = [
     "ActAssertError",
     "LayerNotFoundError",
     "ModelNotFoundError",
+    "ModelSourceError",
+    "MissingExtraError",
     "WeightsUnavailableError",
     "StimulusError",
     "ImageLoadError",
@@ -69,14 +71,17 @@ class LayerNotFoundError(ActAssertError, KeyError):
 class ModelNotFoundError(ActAssertError, KeyError):
     """The model name is not a torchvision classification model."""
 
-    def __init__(self, name: str, valid: Sequence[str]) -> None:
+    def __init__(self, name: str, valid: Sequence[str], *, source: str = "torchvision") -> None:
         self.name = name
         self.suggestions = closest(name, valid)
         hint = f" Did you mean: {', '.join(self.suggestions)}?" if self.suggestions else ""
+        listing = ("timm.list_models() lists them" if source == "timm" else
+                   "torchvision.models.list_models(torchvision.models) lists them")
+        kind = "timm model" if source == "timm" else "torchvision classification model"
         super().__init__(
-            f"no torchvision classification model called {name!r}.{hint} "
-            "Hint: torchvision.models.list_models(torchvision.models) lists them; "
-            "wrap your own nn.Module with actassert.Network(module, mean=..., std=...)."
+            f"no {kind} called {name!r}.{hint} Hint: {listing}; "
+            "wrap your own nn.Module with actassert.Network(module, mean=..., std=...), or "
+            "load it by factory: load_model('my_pkg.models:build')."
         )
 
     def __str__(self) -> str:
@@ -92,24 +97,44 @@ class WeightsUnavailableError(ActAssertError, FileNotFoundError):
     """
 
     def __init__(self, model: str, weights: str, filename: str, searched: Sequence[str],
-                 reason: str = "") -> None:
+                 reason: str = "", *, fix: str | None = None) -> None:
         self.model = model
         self.weights = weights
         self.filename = filename
         self.searched = list(searched)
         places = "\n".join(f"  - {p}" for p in self.searched)
         why = f"\nDownload: {reason}" if reason else ""
+        fix = fix or (
+            f"put {filename} in one of those places (a directory named with "
+            "--actassert-weights-dir, the ini key actassert_weights_dir or ACTASSERT_WEIGHTS_DIR), "
+            "or use weights=None for a seeded random initialisation.")
         message = (
             f"weights {weights} of {model} are unavailable: no file {filename!r} in\n{places}{why}\n"
-            f"Fix: put {filename} in one of those places (a directory named with "
-            "--actassert-weights-dir, the ini key actassert_weights_dir or ACTASSERT_WEIGHTS_DIR), "
-            "or use weights=None for a seeded random initialisation."
+            f"Fix: {fix}"
         )
         ActAssertError.__init__(self, message)
         labels = "; ".join(p.split(":")[0] for p in self.searched) or "nowhere"
         self.summary = (f"weights {weights} of {model} are unavailable: {filename} is in none of "
                         f"{len(self.searched)} places searched ({labels})"
                         + (f"; download {reason}" if reason else ""))
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ModelSourceError(ActAssertError, ValueError):
+    """A model name that names no known source (``timm:``, ``torchvision:``) or a user factory
+    (``my_pkg.models:build``) that cannot be imported, fails or returns no network."""
+
+
+class MissingExtraError(ActAssertError, ImportError):
+    """An optional dependency is not installed; the message names the extra that installs it."""
+
+    def __init__(self, package: str, extra: str, needed_for: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(f"{needed_for} needs {package}, which is not installed. "
+                         f"Fix: pip install 'actassert[{extra}]' (or pip install {package}).")
 
     def __str__(self) -> str:
         return str(self.args[0])

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from actassert.stimuli import Stimuli
     from actassert.tuning import Tuning
 
-__all__ = ["sweep", "Responses", "REDUCTIONS", "reduce_maps", "SweepError"]
+__all__ = ["sweep", "Responses", "REDUCTIONS", "reduce_maps", "SweepError", "looks_channels_last"]
 
 REDUCTIONS = ("mean", "median", "foreground", "threshold", "centre")
 #: Parameters whose values wrap around, with their period (used by ``Responses.tuning``).
@@ -68,25 +68,41 @@ def _parse_threshold(threshold: float | str | None) -> tuple[float, bool]:
     return float(threshold), False
 
 
+def looks_channels_last(shape: Sequence[int]) -> bool:
+    """Whether a 4-d map ``shape`` reads as ``[N, H, W, K]``: square space, another width.
+
+    Example:
+        >>> looks_channels_last((1, 16, 16, 96)), looks_channels_last((1, 96, 16, 16))
+        (True, False)
+    """
+    return len(shape) == 4 and shape[1] == shape[2] != shape[3]
+
+
 def to_channels_first(maps: torch.Tensor, channels: str | None, layer: str = "") -> torch.Tensor:
     """Put kernels on dim 1: ``[N, H, W, K]`` and token outputs ``[N, T, K]`` with ``"last"``.
 
     ``channels=None`` means ``"first"`` but refuses a map that looks channels-last (``[N, H, H,
     K]`` with ``K != H``, as Swin and ConvNeXt blocks give), since reading rows as kernels would
-    be silently wrong; ``channels="first"`` forces the ``[N, K, H, W]`` reading.
+    be silently wrong; ``channels="first"`` forces the ``[N, K, H, W]`` reading. ``"auto"``
+    decides per output, for networks mixing both (ConvNeXt's blocks are channels-first, the
+    norm and MLP inside them channels-last): maps that look channels-last and tokens are moved,
+    others read as ``[N, K, H, W]`` (a channels-first map with ``K == H != W`` would be misread).
     """
     where = f" of layer {layer!r}" if layer else ""
+    if channels == "auto":
+        channels = "last" if maps.dim() == 3 or looks_channels_last(maps.shape) else "first"
     if channels == "last":
         if maps.dim() in (3, 4):
             return maps.movedim(-1, 1)
         return maps
     if channels not in (None, "first"):
-        raise SweepError(f"channels={channels!r} is not 'first' or 'last'")
-    if channels is None and maps.dim() == 4 and maps.shape[1] == maps.shape[2] != maps.shape[3]:
+        raise SweepError(f"channels={channels!r} is not 'first', 'last' or 'auto'")
+    if channels is None and looks_channels_last(maps.shape):
         raise SweepError(
             f"the output{where} has shape {list(maps.shape)}, which looks channels-last "
-            f"([N, H, W, K] with {maps.shape[3]} kernels); pass channels='last', or "
-            "channels='first' if dim 1 really holds the kernels")
+            f"([N, H, W, K] with {maps.shape[3]} kernels); pass channels='last' ('auto' for "
+            "networks mixing layouts, as ConvNeXt), or channels='first' if dim 1 really holds "
+            "the kernels")
     if channels is None and maps.dim() == 3:
         raise SweepError(f"the output{where} has shape {list(maps.shape)}: tokens [N, T, K] need "
                          "channels='last' (reductions then run over the tokens)")
@@ -353,7 +369,8 @@ def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence
             a sweep longer than one batch); default: everywhere but inside a pytest test.
         channels: ``"last"`` for layers giving ``[N, H, W, K]`` (Swin, ConvNeXt blocks) or tokens
             ``[N, T, K]`` (ViT); the default reads ``[N, K, H, W]`` and refuses outputs that look
-            channels-last; ``"first"`` forces that reading.
+            channels-last; ``"first"`` forces that reading; ``"auto"`` decides per layer
+            (see :func:`to_channels_first`), for networks mixing both, such as ConvNeXt.
 
     Returns:
         :class:`Responses`: layer -> ``Tensor[N, K]`` on the CPU, with the stimuli's parameters.

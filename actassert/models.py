@@ -1,4 +1,4 @@
-"""Pretrained networks: ``load_model`` (torchvision weights, device, one cached copy) and ``Network``."""
+"""Pretrained networks: ``load_model`` (torchvision, timm or a factory; device; one cached copy) and ``Network``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from actassert._device import resolve_device
 from actassert.errors import ModelNotFoundError, WeightsUnavailableError
+from actassert.model_sources import Built, ModelSpec, parse_model_name
 
 if TYPE_CHECKING:
     import torch
@@ -304,7 +305,14 @@ def _build(name: str, member: Any, path: Any, seed: int) -> tuple[nn.Module, Any
 
 def load_model(name: str, *, weights: Any = "DEFAULT", device: Any = "auto",
                download: bool | None = None, seed: int = 0) -> Network:
-    """Load a torchvision classification model in eval mode, once per process.
+    """Load a torchvision or timm model, or a factory's, in eval mode, once per process.
+
+    Names: ``"resnet50"`` or ``"torchvision:resnet50"`` (torchvision), ``"timm:convnext_tiny"``
+    (timm, the ``timm`` extra; mean, std and input size from its ``pretrained_cfg``, weights
+    through timm's Hugging Face cache, which offline is searched without network access), or
+    ``"my_pkg.models:build"``: a zero-argument factory returning an ``nn.Module`` (ImageNet
+    mean/std, 224 px) or an :class:`Network` (its own mean, std and input size), called under
+    ``torch.manual_seed(seed)``.
 
     Weights resolution, in order: torch's hub cache, the weight directories named with
     ``--actassert-weights-dir``/ini ``actassert_weights_dir``/``ACTASSERT_WEIGHTS_DIR``,
@@ -315,9 +323,12 @@ def load_model(name: str, *, weights: Any = "DEFAULT", device: Any = "auto",
     with a :class:`WeightsFallbackWarning` (``network.weights`` says which).
 
     Args:
-        name: a torchvision classification model (``"resnet50"``, ``"mobilenet_v2"``, ...).
-        weights: ``"DEFAULT"``, a weights name (``"IMAGENET1K_V1"``), a weights enum member,
-            or ``None`` for a random initialisation seeded with ``seed``.
+        name: a torchvision classification model (``"resnet50"``, ``"mobilenet_v2"``, ...),
+            ``"timm:NAME"`` or ``"module.path:factory"``.
+        weights: ``"DEFAULT"``, a weights name (``"IMAGENET1K_V1"``; for timm a pretrained tag
+            such as ``"fb_in1k"``), a weights enum member, or ``None`` for a random
+            initialisation seeded with ``seed``. A factory builds its own weights: ``"DEFAULT"``
+            and ``None`` both call it.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
         download: ``False`` never downloads, ``None`` follows ``ACTASSERT_OFFLINE``/the plugin.
         seed: the seed of a random initialisation (``weights=None``).
@@ -326,7 +337,10 @@ def load_model(name: str, *, weights: Any = "DEFAULT", device: Any = "auto",
         The cached :class:`Network`; mean, std and input size come from the weights' metadata.
 
     Raises:
-        ModelNotFoundError: ``name`` is not a torchvision classification model.
+        ModelNotFoundError: ``name`` is not a torchvision classification model (or timm model).
+        ModelSourceError: an unknown ``SOURCE:`` prefix, or a factory that cannot be imported,
+            raises or returns no model.
+        MissingExtraError: a ``timm:`` name without timm installed.
         WeightsUnavailableError: the checkpoint is nowhere on this machine and not downloadable.
 
     Example:
@@ -334,6 +348,10 @@ def load_model(name: str, *, weights: Any = "DEFAULT", device: Any = "auto",
         >>> net.input_size, net.mean
         (224, (0.485, 0.456, 0.406))
     """
+    spec = parse_model_name(name)
+    if spec.source != "torchvision":
+        return _load_built(spec, weights, device, download, seed)
+    name = spec.name
     enum = _weights_enum(name)
     if weights is not None and not isinstance(weights, (str, enum)):
         raise TypeError(f"weights={weights!r} is not a weights name ('DEFAULT', "
@@ -358,9 +376,44 @@ def load_model(name: str, *, weights: Any = "DEFAULT", device: Any = "auto",
                           input_size=transform.crop_size[0], name=name,
                           weights=member.name if member is not None else None, device=target,
                           categories=meta_source.meta.get("categories"))
-        for parameter in network.module.parameters():
-            parameter.requires_grad_(False)
-        network._restore_parameters = restore
-        network._fingerprint = network.fingerprint()
-        _cache[key] = _cache[resolved] = network
+        _cache[key] = _cache[resolved] = _guarded(network, restore)
+        return network
+
+
+def _guarded(network: Network, restore: Any) -> Network:
+    """Freeze ``network``'s parameters and arm the guard with ``restore`` (reloads weights)."""
+    for parameter in network.module.parameters():
+        parameter.requires_grad_(False)
+    network._restore_parameters = restore
+    network._fingerprint = network.fingerprint()
+    return network
+
+
+def _load_built(spec: ModelSpec, weights: Any, device: Any, download: bool | None,
+                seed: int) -> Network:
+    """``load_model`` for timm models and factories: build, wrap in a ``Network``, cache."""
+    from actassert.model_sources import build
+
+    target = resolve_device(device)
+    if spec.source == "factory":  # a factory builds its own weights: one copy per seed
+        from actassert._factory import check_weights
+
+        check_weights(spec.name, weights)
+        requested: str | None = f"factory:{seed}"
+    else:
+        requested = f"random:{seed}" if weights is None else str(weights)
+    key = (spec.label, requested, str(target))
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+        built: Built = build(spec, weights=weights, download=download, seed=seed)
+        pretrained = spec.source == "timm" and weights is not None
+        resolved = (built.name, built.weights, str(target)) if pretrained else key
+        if resolved in _cache:  # "DEFAULT" and the tag it resolved to share one copy
+            _cache[key] = _cache[resolved]
+            return _cache[key]
+        network = Network(built.module, mean=built.mean, std=built.std,
+                          input_size=built.input_size, name=built.name, weights=built.weights,
+                          device=target, categories=built.categories)
+        _cache[key] = _cache[resolved] = _guarded(network, built.reload)
         return network

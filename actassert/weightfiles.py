@@ -18,6 +18,7 @@ __all__ = [
     "KNOWN_WEIGHT_PACKAGES",
     "Place",
     "configure",
+    "downloads_allowed",
     "search_places",
     "hash_prefix",
     "resolve_checkpoint",
@@ -75,6 +76,15 @@ def _offline() -> bool:
     if _configured_offline is not None:
         return _configured_offline
     return os.environ.get(ENV_OFFLINE, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def downloads_allowed(download: bool | None = None) -> bool:
+    """Whether a download may be tried: ``download`` if given, else the configured policy.
+
+    ``None`` follows ``--actassert-offline``/ini ``actassert_offline`` (set by the plugin), then
+    ``ACTASSERT_OFFLINE``.
+    """
+    return (not _offline()) if download is None else bool(download)
 
 
 def hash_prefix(filename: str) -> str | None:
@@ -183,7 +193,7 @@ def resolve_checkpoint(url: str, *, model: str, weights: str, download: bool | N
                 continue
             return place.path
         searched.append(f"{place.label}: {place.path}")
-    allowed = (not _offline()) if download is None else download
+    allowed = downloads_allowed(download)
     target = _hub_checkpoints() / filename
     if not allowed:
         reason = (f"not attempted (offline: {ENV_OFFLINE}=1 or --actassert-offline); "

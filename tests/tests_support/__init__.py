@@ -1,0 +1,1 @@
+"""Importable helpers for actassert's own tests (``tests/`` is on ``pythonpath``)."""
