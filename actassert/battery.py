@@ -26,6 +26,7 @@ from actassert.invariance import (
     assert_hooks_transparent,
 )
 from actassert.layers import list_layers, root_module
+from actassert.measures import to_channels_first
 from actassert.recording import record
 from actassert.stimuli import Stimuli, gratings, hue_disc, shapes
 
@@ -189,7 +190,8 @@ def _finite(target: Subject) -> list[str]:
 
 
 def dead_kernel_shares(net: Any, images: torch.Tensor, layers: list[str]) -> dict[str, float]:
-    """Per layer with kernels (``[N, K, H, W]`` or ``[N, K]``), the share of dead kernels.
+    """Per layer with kernels, the share of dead kernels: ``[N, K, H, W]``, ``[N, K]``, and
+    channels-last maps ``[N, H, W, K]`` and tokens ``[N, T, K]`` read with ``channels="auto"``.
 
     A kernel is dead when its response is the same at every position of every image: its range
     (max - min) is at most 1e-6 of the layer's largest magnitude. A zeroed conv, a ReLU that
@@ -197,14 +199,16 @@ def dead_kernel_shares(net: Any, images: torch.Tensor, layers: list[str]) -> dic
     carries information about the image.
     """
     def span(t: torch.Tensor) -> torch.Tensor:
+        if t.dim() not in (2, 3, 4):
+            return t.new_zeros(len(t), 0)
+        t = to_channels_first(t, "auto")  # channels-last stages and tokens: kernels on dim 1
         flat = t.flatten(2) if t.dim() > 2 else t.unsqueeze(-1)
         return torch.cat([flat.amin(2), flat.amax(2)], 1)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NeverRanWarning)
         with record(net, layers, register=False, keep_inputs=False, skip_non_tensors=True,
-                    reduce=lambda t: span(t) if t.dim() in (2, 4) else t.new_zeros(len(t), 0),
-                    offload="cpu") as acts:
+                    reduce=span, offload="cpu") as acts:
             acts.run(images)
     shares = {}
     for key in acts:

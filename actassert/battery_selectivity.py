@@ -30,8 +30,9 @@ def check_selectivity(target: Subject) -> list[str]:
                      device=device)
     circles = shapes("circle", [round(side * f) for f in (0.04, 0.07, 0.1, 0.15, 0.22, 0.32,
                                                           0.45, 0.64)], size=side, device=device)
-    colour = sweep(net, discs, layers, reduce="foreground")
-    size = sweep(net, circles, layers, reduce="centre")
+    # channels="auto": the default layers may mix layouts (ConvNeXt, Swin), and tokens (ViT)
+    colour = sweep(net, discs, layers, reduce="foreground", channels="auto")
+    size = sweep(net, circles, layers, reduce="centre", channels="auto")
     shares = {k: colour.tuning("hue", k).fraction_selective(MIN_INDEX) for k in colour}
     size_tunings = [size.tuning("size", k, scale="log") for k in size]
     medians = {t.layer: t.preferred().log().median().exp().item() for t in size_tunings}

@@ -136,3 +136,36 @@ def test_bad_battery_options_stop_pytest_at_start(pytester):
     result = pytester.runpytest(*RUN, "--actassert-model", MOBILENET, "--actassert-max-dead", "2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--actassert-max-dead=2 must lie between 0 and 1*"])
+
+
+def test_a_user_factory_runs_the_battery(pytester):
+    result = pytester.runpytest(*RUN, "--actassert-model", "tests_support.models:tiny")
+    result.assert_outcomes(passed=len(CHECKS))
+    result.stdout.fnmatch_lines(["PASSED tests_support.models:tiny::dead_kernels"],
+                                consecutive=False)
+
+
+def test_timm_convnext_with_random_init_runs_the_whole_battery(tmp_path, capsys):
+    pytest.importorskip("timm")
+    from actassert.cli import main
+
+    code = main(["check", "timm:convnext_tiny@none", "--device", "cpu", "--golden-dir",
+                 str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"{len(CHECKS)} passed, 0 failed" in out
+    assert "stages.0.blocks.0.mlp.act" in out  # a channels-last stage was measured
+
+
+def test_readme_quotes_the_dead_kernel_figure_the_check_prints():
+    import pathlib
+    import re
+
+    from actassert.battery import subject
+
+    pytest.importorskip("skimage")  # the figure counts the photos too
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    quoted = re.search(r"the worst layer has (\d+)% dead kernels \(`([\w.]+)`", readme)
+    line = run_check("dead_kernels", subject("mobilenet_v2", device="cpu"))[0]
+    worst = re.search(r"worst layers: ([\w.]+) (\d+)%", line)
+    assert quoted and worst and (quoted[2], quoted[1]) == (worst[1], worst[2]), line
