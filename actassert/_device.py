@@ -24,17 +24,36 @@ def check_device_spelling(spec: str) -> str:
     return text
 
 
-def resolve_device(spec: Any = "auto") -> torch.device:
+def worker_index(worker: str | None) -> int | None:
+    """The number K of a pytest-xdist worker id ``gwK``; None for anything else.
+
+    Example:
+        >>> worker_index("gw3"), worker_index("master"), worker_index(None)
+        (3, None, None)
+    """
+    match = re.fullmatch(r"gw(\d+)", worker or "")
+    return int(match.group(1)) if match else None
+
+
+def resolve_device(spec: Any = "auto", *, worker: str | None = None) -> torch.device:
     """Turn ``auto``/``cpu``/``cuda``/``cuda:N``/a ``torch.device`` into an available device.
 
-    ``auto`` picks CUDA when available, else CPU. Asking for a CUDA device that is absent raises
-    ``ValueError`` with the devices that exist.
+    ``auto`` picks CUDA when available, else CPU; with ``worker`` (a pytest-xdist worker id
+    ``gwK``) it picks ``cuda:K % count``, so ``pytest -n 4`` on a 4-GPU machine gives every
+    worker its own GPU. Asking for a CUDA device that is absent raises ``ValueError`` with the
+    devices that exist.
     """
     import torch
 
     text = str(spec) if isinstance(spec, torch.device) else check_device_spelling(spec)
     if text == "auto":
-        text = "cuda" if torch.cuda.is_available() else "cpu"
+        index = worker_index(worker)
+        if not torch.cuda.is_available():
+            text = "cpu"
+        elif index is None:
+            text = "cuda"
+        else:
+            text = f"cuda:{index % torch.cuda.device_count()}"
     device = torch.device(text)
     if device.type == "cuda":
         if not torch.cuda.is_available():

@@ -51,12 +51,11 @@ class BatteryCheck(pytest.Item):
 def _subject(config: pytest.Config, spec: str) -> Any:
     """The loaded model, stimuli and layers of ``spec``, once per session."""
     from actassert.battery import subject
-    from actassert.plugin import battery_options, get_settings
+    from actassert.plugin import battery_options, session_device
 
     cache = config.stash.setdefault(_subjects, {})
     if spec not in cache:
-        settings = get_settings(config)
-        cache[spec] = subject(spec, battery_options(config), device=settings.device)
+        cache[spec] = subject(spec, battery_options(config), device=session_device(config))
     return cache[spec]
 
 

@@ -158,6 +158,14 @@ def get_settings(config: pytest.Config) -> Settings:
     return config.stash[settings_key]
 
 
+def session_device(config: pytest.Config) -> Any:
+    """The ``torch.device`` of a run: ``--actassert-device``, with each xdist worker its GPU."""
+    from actassert._device import resolve_device
+
+    worker = getattr(config, "workerinput", {}).get("workerid")  # gwK under pytest-xdist
+    return resolve_device(get_settings(config).device, worker=worker)
+
+
 def battery_options(config: pytest.Config) -> Any:
     """The battery's options (``actassert.battery.Options``) of a pytest run."""
     from actassert.battery import Options
@@ -181,10 +189,11 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 @pytest.fixture(scope="session")
 def actassert_device(pytestconfig: pytest.Config) -> Any:
-    """The ``torch.device`` of this session (``--actassert-device``, default auto)."""
-    from actassert._device import resolve_device
+    """The ``torch.device`` of this session (``--actassert-device``, default auto).
 
-    return resolve_device(get_settings(pytestconfig).device)
+    Under pytest-xdist, ``auto`` gives worker ``gwK`` the GPU ``cuda:K % count``.
+    """
+    return session_device(pytestconfig)
 
 
 @pytest.fixture(scope="session")
