@@ -76,7 +76,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(INI[OPTION_MAX_IMAGES], f"default of {OPTION_MAX_IMAGES}", default="")
 
 
-@pytest.hookimpl(tryfirst=True)
 def _add_battery_options(parser: pytest.Parser, group: Any) -> None:
     group.addoption(OPTION_MODEL, dest="actassert_model", action="append", metavar="NAME",
                     help="run the battery of checks on a model (repeatable): torchvision "
@@ -98,6 +97,7 @@ def _add_battery_options(parser: pytest.Parser, group: Any) -> None:
         parser.addini(INI[option], f"default of {option}", default="")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--hypothesis-profile", None) == _hypothesis.PROFILE:
         _hypothesis.register_profile()  # before Hypothesis' own plugin loads it

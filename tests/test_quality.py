@@ -20,17 +20,16 @@ def test_tool_is_clean(tool, args):
 
 
 def _import_time_skips(path: Path) -> list[str]:
-    """``pytest.importorskip`` calls that run when a test file is imported: at module level or
-    inside a decorator. Each skips every test of the file when the package is missing."""
+    """``pytest.importorskip`` calls inside decorators (``skipif(importorskip(...))``): they run
+    when the file is imported and skip every test of the file, not just the decorated one. (At
+    module level, where every test of the file needs the package, they are what pytest advises.)"""
     import ast
 
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    nodes: list[ast.AST] = [n for n in tree.body if not isinstance(n, (ast.FunctionDef,
-                                                                       ast.ClassDef))]
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            nodes.extend(node.decorator_list)
-    return [f"{path.name}:{call.lineno}" for top in nodes for call in ast.walk(top)
+    decorators = [d for node in ast.walk(tree)
+                  if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+                  for d in node.decorator_list]
+    return [f"{path.name}:{call.lineno}" for top in decorators for call in ast.walk(top)
             if isinstance(call, ast.Call) and getattr(call.func, "attr", "") == "importorskip"]
 
 
