@@ -153,7 +153,9 @@ def reduce_maps(maps: torch.Tensor, masks: torch.Tensor | None, how: str | Reduc
         if bool((total <= 0).any()):
             raise SweepError('reduce="foreground": a stimulus has an empty mask, so it has no '
                              "foreground to average over; use reduce='mean' for such stimuli")
-        return (maps * cover).sum(dim=(2, 3)) / total
+        # a batched matrix product: no temporary of the map's size, unlike (maps * cover).sum()
+        weighted = torch.bmm(maps.flatten(2), cover.flatten(1).unsqueeze(-1)).squeeze(-1)
+        return weighted / total
     if how == "centre":
         return _at_centre(maps, masks)
     raise SweepError(f"reduce={how!r} is not one of {', '.join(REDUCTIONS)} or a callable")
@@ -279,6 +281,8 @@ def _pass(net: Any, stimuli: Any, layers: Sequence[str], reducers: dict[str, Red
                      dict[str, torch.Tensor]]:
     """One streamed pass: the reduced responses, the batches' parameters (no images), the first
     batch (kept whole, for failure figures) and, with ``capture``, the first stimulus' maps."""
+    import torch
+
     from actassert._memory import release_freed_memory
     from actassert.recording import record
 
@@ -298,8 +302,10 @@ def _pass(net: Any, stimuli: Any, layers: Sequence[str], reducers: dict[str, Red
 
     hooks = {name: (lambda maps, fn=fn, key=name: hook(maps, fn, key))
              for name, fn in reducers.items()}
+    # inference_mode: no autograd bookkeeping at all (version counters, views), a little cheaper
+    # than no_grad; what leaves this function is cloned outside it, so users get plain tensors.
     with record(net, layers, reduce=hooks, offload="cpu", stop_early=True,
-                register=False, keep_inputs=False) as acts:
+                register=False, keep_inputs=False) as acts, torch.inference_mode():
         for batch in _batches(stimuli, batch_size):
             if seen:  # the previous batch's images and maps are free now
                 release_freed_memory()
@@ -315,8 +321,9 @@ def _pass(net: Any, stimuli: Any, layers: Sequence[str], reducers: dict[str, Red
             progress.close()
         if acts.never_ran():
             raise SweepError(f"sweep: {acts.never_ran_message()}")
-    data = {key: acts[key] for key in acts}
-    return data, seen, first, (keeper.by_key(data) if keeper is not None else {})
+    data = {key: acts[key].clone() for key in acts}
+    maps = {k: v.clone() for k, v in keeper.by_key(data).items()} if keeper is not None else {}
+    return data, seen, first, maps
 
 
 class _FirstMaps:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -153,6 +154,8 @@ class Activations(Mapping[str, "torch.Tensor"]):
         """
         import torch
 
+        if self._stop is not None:
+            self._stop.recall(images)
         if self._stop is not None and self._stop.quota is None and len(images) > 1:
             self._probing = True
             try:
@@ -168,25 +171,45 @@ class Activations(Mapping[str, "torch.Tensor"]):
 
 
 class _EarlyStop:
-    """Stops a forward once every requested module has been called as often as in the first one.
+    """Stops a forward once every requested module has been called as often as in a full one.
 
-    The first forward of a ``record`` block runs to the end and counts the calls of each requested
-    module; later forwards stop right after the last of those calls. Exact for networks whose
-    forward calls the same modules every time (vision CNNs do); a forward whose control flow
-    depends on its input should not use ``stop_early``.
+    The counts (the quota) come from one full forward: the first forward of a ``record`` block,
+    or the one-image probe ``Activations.run`` makes. They are remembered per network, requested
+    modules, input shape and module structure, so later blocks on the same network (the next
+    sweep) skip the probe. Exact for networks whose forward calls the same modules every time
+    (vision CNNs do); a forward whose control flow depends on its input should not use
+    ``stop_early``.
     """
 
-    def __init__(self, names: set[str]) -> None:
+    def __init__(self, root: nn.Module, names: set[str]) -> None:
+        self.root = root
         self.names = names
         self.quota: dict[str, int] | None = None
+        self.key: tuple[Any, ...] | None = None
+
+    def recall(self, images: torch.Tensor) -> None:
+        """Take the quota learnt earlier for this network and input, if any."""
+        if self.quota is not None:
+            return
+        # Any module replaced, added or removed changes the ids, so a stale quota is never used.
+        structure = hash(tuple(id(m) for m in self.root.modules()))
+        self.key = (tuple(sorted(self.names)), tuple(images.shape[1:]), images.dtype, structure)
+        self.quota = _QUOTAS.get(self.root, {}).get(self.key)
 
     def learn(self, calls: dict[str, int]) -> None:
         if self.quota is None:
             self.quota = {n: calls.get(n, 0) for n in self.names}
+            if self.key is not None:
+                _QUOTAS.setdefault(self.root, {})[self.key] = self.quota
 
     def check(self, calls: dict[str, int]) -> None:
         if self.quota is not None and all(calls.get(n, 0) >= q for n, q in self.quota.items()):
             raise ForwardStopped()
+
+
+#: Learnt quotas per network (weakly held: a network that is freed takes its entries along).
+_QUOTAS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], dict[str, int]]] = \
+    weakref.WeakKeyDictionary()
 
 
 def _register(root: nn.Module, acts: Activations, reduce: Reduce | None, offload: Any,
@@ -304,7 +327,7 @@ def record(model: Any, layers: str | Iterable[str], *,
             raise ValueError(f"reduce has no function for {', '.join(missing)}")
     acts = Activations(model, requests)
     training = {m: m.training for m in root.modules()}
-    stop = _EarlyStop({r.name for r in requests}) if stop_early else None
+    stop = _EarlyStop(root, {r.name for r in requests}) if stop_early else None
     keep = (reduce is None) if keep_inputs is None else keep_inputs
     acts._stop = stop
     if register:  # at entry, so a test failing while the block is still open gets its figures

@@ -81,13 +81,31 @@ def test_streamed_batches_and_custom_reduction(resnet):
 
 
 def test_sweep_stops_after_the_deepest_layer(resnet, discs):
+    from actassert import recording
+
+    recording._QUOTAS.pop(resnet.module, None)  # as if this network had never been swept
     calls = []
     handle = resnet.module.fc.register_forward_hook(lambda *a: calls.append(1))
     try:
         sweep(resnet, discs, ["layer1"], batch_size=2)
+        assert calls == [1]  # only a one-image probe before the first batch runs to the end
+        sweep(resnet, discs, ["layer1"], batch_size=2)
+        assert calls == [1]  # the next sweep remembers where to stop: no probe at all
+        sweep(resnet, discs, ["layer1", "layer2"], batch_size=2)
+        assert calls == [1, 1]  # other layers: probed once more
     finally:
         handle.remove()
-    assert calls == [1]  # only a one-image probe before the first batch runs to the end
+
+
+def test_a_remembered_stop_is_forgotten_when_a_module_is_replaced(discs):
+    import copy
+
+    base = aa.load_model("resnet18", weights=None, device="cpu")
+    net = aa.Network(copy.deepcopy(base.module), mean=base.mean, std=base.std, device="cpu")
+    sweep(net, discs, ["layer1"], batch_size=2)
+    net.module.layer1 = nn.Sequential(net.module.layer1, net.module.layer1)  # called twice now
+    resp = sweep(net, discs, ["layer1.0"], batch_size=2)  # a stale quota would stop at call 1
+    assert set(resp) == {"layer1.0#0", "layer1.0#1"}
 
 
 def test_sweep_registers_responses_and_stimuli(resnet, discs):
@@ -214,3 +232,37 @@ def test_sweep_with_centre_equals_the_recorded_centre_position(resnet):
     centre = acts["layer1"][:, :, 7:9, 7:9].mean(dim=(2, 3))  # 16x16 map, centre at 8: rows 7, 8
     torch.testing.assert_close(resp["layer1"], centre)
     assert resp.reduce == "centre"
+
+
+class Shuffled(nn.Module):
+    """Registers its modules in one order and calls them in another (c, then a, then b)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a = nn.Conv2d(8, 8, 3, padding=1)
+        self.b = nn.Conv2d(8, 4, 1)
+        self.c = nn.Conv2d(3, 8, 3, padding=1)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.a(torch.relu(self.c(x))))
+        return self.head(self.b(x).mean((2, 3)))
+
+
+@pytest.mark.parametrize("model, layers", [
+    ("resnet18", ["maxpool", "layer1.0.relu", "layer2"]),
+    ("mobilenet_v2", ["features.1", "features.4.conv.1", "features.7"]),
+    ("shuffled", ["a", "c"]),
+])
+def test_early_exit_records_equal_a_full_forward(model, layers):
+    net = (aa.Network(Shuffled(), device="cpu", name="shuffled") if model == "shuffled"
+           else aa.load_model(model, weights=None, device="cpu"))
+    discs = hue_disc(range(0, 360, 40), size=48)
+    swept = sweep(net, discs, layers, reduce="mean", batch_size=4)
+    with record(net, layers, register=False) as full:  # no early stop: the whole forward
+        net(discs.images)
+    assert set(swept) == set(full)
+    for key in full:
+        expected = full[key].mean((2, 3)) if full[key].dim() == 4 else full[key]
+        torch.testing.assert_close(swept[key], expected, rtol=1e-6, atol=1e-6)
