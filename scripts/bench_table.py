@@ -1,0 +1,131 @@
+"""The README's benchmark table: recording costs, as ratios of paired, interleaved runs.
+
+Usage: .venv/bin/python scripts/bench_table.py [--quick] [--threads N]
+(``bash scripts/bench.sh`` runs it after the pytest benchmarks.)
+
+Every method runs in alternation with the plain forward of the same network on the same batch
+(A B A B ..., the order flipped every round), and the median of the per-round ratios is printed
+with its quartiles, so drift on a busy machine cancels. Peers are measured when installed
+(``pip install -e '.[bench]'``): torchvision's ``create_feature_extractor``, Captum's
+``LayerActivation`` and TorchLens' ``trace``. Random initialisation: timings do not depend on the
+weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import operator
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+import actassert as aa
+from actassert.tutorial import default_layers
+
+Method = Callable[[], Any]
+
+
+def _paired(plain: Method, method: Method, rounds: int) -> tuple[float, float, float, float]:
+    """Median ratio with quartiles, and the plain forward's median seconds."""
+    for _ in range(2):  # warm-up: allocator, caches, lazy wrappers
+        plain(), method()
+    ratios, plain_times = [], []
+    for i in range(rounds):
+        order = (plain, method) if i % 2 == 0 else (method, plain)
+        times = []
+        for fn in order:
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        a, b = times if i % 2 == 0 else times[::-1]
+        ratios.append(b / a)
+        plain_times.append(a)
+    q = statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) > 1 else [ratios[0]] * 3
+    return statistics.median(ratios), q[0], q[2], statistics.median(plain_times)
+
+
+def _methods(net: Any, x: torch.Tensor, four: list[str]) -> dict[str, Method]:
+    """Each way of getting the activations of ``four`` layers (and of every leaf)."""
+    module = net.module
+    leaves = aa.list_layers(net, leaves_only=True)
+    x_norm = net.preprocess(x)
+
+    def recorded(layers: list[str]) -> Method:
+        def run() -> Any:
+            with aa.record(net, layers, register=False, keep_inputs=False) as acts:
+                net(x)
+            return acts
+        return run
+
+    methods: dict[str, Method] = {"record 4 layers": recorded(four),
+                                  "record every leaf": recorded(leaves)}
+    modules = [name.split("#")[0] for name in four]
+    from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
+
+    try:
+        nodes = get_graph_node_names(module)[1]  # eval graph; a traced-through module (ReLU6
+        # becomes hardtanh) is named by its last node
+        wanted = [[n for n in nodes if n == m or n.startswith(m + ".")][-1] for m in modules]
+        extractor = create_feature_extractor(module, return_nodes=wanted).eval()
+        methods["torchvision create_feature_extractor"] = lambda: extractor(x_norm)
+    except Exception as exc:  # FX cannot trace every model
+        print(f"  (create_feature_extractor: {type(exc).__name__}: {exc})")
+    try:
+        from captum.attr import LayerActivation
+
+        named = dict(module.named_modules())
+        captum = LayerActivation(module, [named[m] for m in modules])
+        methods["Captum LayerActivation"] = lambda: captum.attribute(x_norm)
+    except ImportError:
+        pass
+    try:
+        import torchlens as tl
+        from torchlens.options import CaptureOptions
+
+        options = CaptureOptions(unwrap_when_done=True)  # leave torch as it was for the rest
+        # TorchLens selects by predicate: the ops inside the four modules (a superset of their
+        # outputs, the closest it offers).
+        chosen = functools.reduce(operator.or_, [tl.in_module(m) for m in modules])
+        methods["TorchLens trace"] = lambda: tl.trace(module, x_norm, save=chosen,
+                                                      capture=options)
+    except ImportError:
+        pass
+    return methods
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="batch 8 only, 5 rounds")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"machine: {platform.processor() or platform.machine()}, {args.threads} threads, "
+          f"torch {torch.__version__}, CPU")
+    print("| model | batch | plain forward | method | ratio to plain (median, quartiles) |")
+    print("| --- | --- | --- | --- | --- |")
+    batches = (8,) if args.quick else (1, 8, 32)
+    for name in ("resnet18", "resnet50", "mobilenet_v2"):
+        net = aa.load_model(name, weights=None, device="cpu")
+        four = default_layers(net, 4)
+        for batch in batches:
+            x = torch.rand(batch, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+
+            def plain(x: torch.Tensor = x) -> Any:
+                with torch.no_grad():
+                    return net(x)
+
+            rounds = 5 if args.quick else (15 if batch == 1 else 9 if batch == 8 else 5)
+            for label, method in _methods(net, x, four).items():
+                with torch.no_grad():
+                    ratio, low, high, seconds = _paired(plain, method, rounds)
+                print(f"| {name} | {batch} | {seconds * 1e3:.0f} ms | {label} | "
+                      f"{ratio:.2f}x ({low:.2f}-{high:.2f}) |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
