@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from actassert.errors import ActAssertError
+from actassert.errors import DrawingError
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -40,10 +40,6 @@ _UNITS = {"hue": "degrees", "orientation": "degrees", "phase": "degrees", "size"
           "spatial_frequency": "cycles per image", "radius": "fraction of the side"}
 """Units of the stimulus parameters, for axis labels (``size (px)``)."""
 _DEGREES = ("hue", "orientation", "phase")
-
-
-class DrawingError(ActAssertError, ValueError):
-    """A figure cannot be drawn from these arguments; the message quotes the bad value."""
 
 
 class TuningLike(Protocol):

@@ -257,7 +257,7 @@ def load_images(paths_or_urls: Source | Sequence[Source], *, size: int = 224, fi
         raise StimulusError(f"timeout={timeout!r} must be a positive number of seconds")
     side, dev = _side(size), _device(device)
     single = isinstance(paths_or_urls, (str, os.PathLike))
-    sources = [paths_or_urls] if single else list(paths_or_urls)  # type: ignore[arg-type]
+    sources = [paths_or_urls] if single else list(paths_or_urls)
     if not sources:
         raise StimulusError("paths_or_urls must not be empty")
     arrays = [fit_image(read_source(s, cache_dir=cache_dir, timeout=float(timeout)), side, fit)
@@ -400,7 +400,7 @@ def _colour_triple(colour: Any) -> tuple[float, float, float]:
     if len(triple) != 3:
         raise StimulusError(f"colour={colour!r} must be a grey level or an (r, g, b) triple, "
                             "each in [0, 1]")
-    return triple  # type: ignore[return-value]
+    return triple
 
 
 def _side(size: Any) -> int:

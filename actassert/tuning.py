@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from actassert.errors import ActAssertError
+from actassert.errors import TuningError
 
 __all__ = ["LAYER_SILENT_SHARE", "SILENT_RTOL", "Tuning", "TuningError"]
 
@@ -31,10 +31,6 @@ _INDEX_NAMES = {
     "suppression": "suppression index (r_peak - r_last) / r_peak (Cavanaugh, Bair & Movshon 2002)",
 }
 KernelSelection = int | Sequence[int] | Tensor
-
-
-class TuningError(ActAssertError, ValueError):
-    """A tuning curve cannot be built or measured from these arguments; the message quotes them."""
 
 
 def _fmt(x: float) -> str:
