@@ -14,7 +14,13 @@ from actassert._messages import MAX_LISTED
 from actassert._messages import fail as _fail
 from actassert._messages import listing as _listing
 from actassert.invariance import assert_deterministic
-from actassert.tuning import KernelSelection, Tuning, TuningError, _check_fraction
+from actassert.tuning import (
+    KernelSelection,
+    Tuning,
+    TuningError,
+    _check_fraction,
+    median_preferred,
+)
 from actassert.types import HasShape, ModelLike
 
 __all__ = [
@@ -295,10 +301,7 @@ def _typical_preference(t: Tuning, min_index: float | None) -> tuple[float, int]
     keep = ~silent if min_index is None else (index >= min_index) & ~silent
     if not bool(keep.any()):
         return float("nan"), 0
-    chosen = pref[keep]
-    if t.scale == "log":
-        return float(chosen.log().median().exp()), int(keep.sum())
-    return float(chosen.median()), int(keep.sum())
+    return median_preferred(pref[keep], log=t.scale == "log"), int(keep.sum())
 
 
 def assert_prefers_larger(early: Tuning, late: Tuning, *, min_index: float | None = None,
