@@ -211,7 +211,7 @@ class Stimuli:
         for start in range(0, len(self), int(batch_size)):
             yield self[start:start + int(batch_size)]
 
-    def where(self, **conditions: Any) -> Stimuli:
+    def where(self, **conditions: object) -> Stimuli:
         """The stimuli whose parameters match every condition (possibly none).
 
         A condition is a value, a sequence of accepted values, a category name (or names), or a

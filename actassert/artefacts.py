@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actassert._html import figure_html
 from actassert.registry import TestRecord
 
 __all__ = ["safe_name", "Artefacts", "write_artefacts", "write_gallery", "clean_results",
@@ -275,11 +276,8 @@ def write_gallery(root: Path) -> Path | None:
     cards.sort(key=lambda c: c[1].get("nodeid", ""))
     parts = []
     for folder, card in cards:
-        figures = "".join(
-            f'<figure><a href="{html.escape(folder.name)}/{html.escape(f)}">'
-            f'<img src="{html.escape(folder.name)}/{html.escape(f)}" alt="{html.escape(f)}"></a>'
-            f"<figcaption>{html.escape(f)}</figcaption></figure>"
-            for f in card.get("files", []))
+        figures = "".join(figure_html(f"{folder.name}/{f}", f, alt=f)
+                          for f in card.get("files", []))
         outcome = html.escape(card.get("outcome", ""))
         parts.append(f'<section class="{outcome}"><h2>{html.escape(card.get("nodeid", ""))} '
                      f"({outcome})</h2><pre>{html.escape(card.get('message', ''))}</pre>"

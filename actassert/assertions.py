@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from types import EllipsisType
 
 import torch
 from torch import Tensor, nn
@@ -14,7 +14,14 @@ from actassert._messages import MAX_LISTED
 from actassert._messages import fail as _fail
 from actassert._messages import listing as _listing
 from actassert.invariance import assert_deterministic
-from actassert.tuning import KernelSelection, Tuning, TuningError, _check_fraction
+from actassert.tuning import (
+    KernelSelection,
+    Tuning,
+    TuningError,
+    _check_fraction,
+    median_preferred,
+)
+from actassert.types import HasShape, ModelLike
 
 __all__ = [
     "assert_selective", "assert_not_selective", "assert_prefers", "assert_more_selective",
@@ -294,10 +301,7 @@ def _typical_preference(t: Tuning, min_index: float | None) -> tuple[float, int]
     keep = ~silent if min_index is None else (index >= min_index) & ~silent
     if not bool(keep.any()):
         return float("nan"), 0
-    chosen = pref[keep]
-    if t.scale == "log":
-        return float(chosen.log().median().exp()), int(keep.sum())
-    return float(chosen.median()), int(keep.sum())
+    return median_preferred(pref[keep], log=t.scale == "log"), int(keep.sum())
 
 
 def assert_prefers_larger(early: Tuning, late: Tuning, *, min_index: float | None = None,
@@ -346,7 +350,7 @@ def _name(t: Tuning) -> str:
 
 # -- generic assertions ------------------------------------------------------------------------
 
-def assert_shape(tensor: Any, expected: Sequence[Any], *, name: str | None = None) -> None:
+def assert_shape(tensor: HasShape, expected: Sequence[int | EllipsisType | None], *, name: str | None = None) -> None:
     """Assert a tensor's shape; ``None`` matches any size, one ``...`` any number of dimensions.
 
     Example:
@@ -404,7 +408,7 @@ def mode_dependent(module: nn.Module) -> bool:
     return type(module).__name__ == "StochasticDepth" and float(getattr(module, "p", 0)) > 0
 
 
-def assert_eval_mode(model: Any) -> None:
+def assert_eval_mode(model: ModelLike) -> None:
     """Assert that every submodule is in eval mode (Dropout off, BatchNorm on running stats).
 
     Accepts an ``nn.Module`` or a wrapper with a ``module`` attribute (``actassert.Network``).

@@ -9,6 +9,7 @@ from actassert._messages import fail
 from actassert.assertions import assert_prefers_larger
 from actassert.measures import sweep
 from actassert.stimuli import hue_disc, shapes
+from actassert.tuning import median_preferred
 
 if TYPE_CHECKING:
     from actassert.battery import Subject
@@ -35,7 +36,7 @@ def check_selectivity(target: Subject) -> list[str]:
     size = sweep(net, circles, layers, reduce="centre", channels="auto")
     shares = {k: colour.tuning("hue", k).fraction_selective(MIN_INDEX) for k in colour}
     size_tunings = [size.tuning("size", k, scale="log") for k in size]
-    medians = {t.layer: t.preferred().log().median().exp().item() for t in size_tunings}
+    medians = {t.layer: median_preferred(t.preferred(), log=True) for t in size_tunings}
     lines = ["colour-selective kernels (index >= 0.3): "
              + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()),
              "median preferred size (centre response): "

@@ -20,7 +20,7 @@ def _share(text: str) -> float:
     return value
 
 
-def add_check_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+def add_check_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``check`` subcommand to ``commands``."""
     check = commands.add_parser(
         "check", help="run the battery of checks on a model; exit code 1 on any failure")

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from actassert.errors import ActAssertError
+from actassert._kernel_ids import kernel_positions
+from actassert.errors import DrawingError
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -40,10 +41,6 @@ _UNITS = {"hue": "degrees", "orientation": "degrees", "phase": "degrees", "size"
           "spatial_frequency": "cycles per image", "radius": "fraction of the side"}
 """Units of the stimulus parameters, for axis labels (``size (px)``)."""
 _DEGREES = ("hue", "orientation", "phase")
-
-
-class DrawingError(ActAssertError, ValueError):
-    """A figure cannot be drawn from these arguments; the message quotes the bad value."""
 
 
 class TuningLike(Protocol):
@@ -347,13 +344,7 @@ def _kernel_positions(kernels: Any, ids: np.ndarray) -> list[int]:
     elif isinstance(kernels, np.ndarray):
         kernels = kernels.ravel().tolist()
     wanted = [kernels] if isinstance(kernels, (int, np.integer)) else list(kernels)
-    index = {int(k): i for i, k in enumerate(ids.tolist())}
-    bad = [k for k in wanted if isinstance(k, bool) or not isinstance(k, (int, np.integer))
-           or int(k) not in index]
-    if bad:
-        raise DrawingError(f"kernel {bad[0]!r} is not in this tuning (kernel ids "
-                           f"{int(ids.min())}..{int(ids.max())}, {len(ids)} kernels)")
-    return [index[int(k)] for k in wanted]
+    return kernel_positions(wanted, ids.tolist(), "this tuning", DrawingError)
 
 
 def _figure_to_image(fig: Any) -> Image.Image:

@@ -15,9 +15,13 @@ __all__ = [
     "StimulusError",
     "ImageLoadError",
     "RecordingError",
+    "SweepError",
+    "TuningError",
+    "DrawingError",
     "ActAssertWarning",
     "NeverRanWarning",
     "DeterminismWarning",
+    "WeightsFallbackWarning",
     "GoldenError",
     "GoldenFileError",
     "closest",
@@ -42,6 +46,10 @@ def closest(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:
 class ActAssertError(Exception):
     """Base class of every error actassert raises on purpose."""
 
+    def __str__(self) -> str:
+        """The message as written: ``KeyError`` would otherwise quote it, ``OSError`` reformat it."""
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
 
 class LayerNotFoundError(ActAssertError, KeyError):
     """A layer name or pattern matches no module of the model.
@@ -64,8 +72,6 @@ class LayerNotFoundError(ActAssertError, KeyError):
         )
         super().__init__(message)
 
-    def __str__(self) -> str:  # KeyError would otherwise quote the message
-        return str(self.args[0])
 
 
 class ModelNotFoundError(ActAssertError, KeyError):
@@ -84,8 +90,6 @@ class ModelNotFoundError(ActAssertError, KeyError):
             "load it by factory: load_model('my_pkg.models:build')."
         )
 
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 class WeightsUnavailableError(ActAssertError, FileNotFoundError):
@@ -118,8 +122,6 @@ class WeightsUnavailableError(ActAssertError, FileNotFoundError):
                         f"{len(self.searched)} places searched ({labels})"
                         + (f"; download {reason}" if reason else ""))
 
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 class ModelSourceError(ActAssertError, ValueError):
@@ -136,8 +138,6 @@ class MissingExtraError(ActAssertError, ImportError):
         super().__init__(f"{needed_for} needs {package}, which is not installed. "
                          f"Fix: pip install 'actassert[{extra}]' (or pip install {package}).")
 
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 class StimulusError(ActAssertError, ValueError):
@@ -152,6 +152,26 @@ class RecordingError(ActAssertError, RuntimeError):
     """Recording a layer failed: an output that is not a tensor, or a misuse of ``record``."""
 
 
+class SweepError(ActAssertError, ValueError):
+    """A sweep was asked for something it cannot do; the message names the argument."""
+
+
+class TuningError(ActAssertError, ValueError):
+    """A tuning curve cannot be built or measured from these arguments; the message quotes them."""
+
+
+class DrawingError(ActAssertError, ValueError):
+    """A figure cannot be drawn from these arguments; the message quotes the bad value."""
+
+
+class ForwardStopped(Exception):
+    """Raised inside a forward by ``record(stop_early=True)`` once every requested layer is done.
+
+    ``Activations.run`` catches it; a direct call of the network lets it through. Internal: it
+    is not in ``__all__`` and never reaches a user's test.
+    """
+
+
 class ActAssertWarning(UserWarning):
     """Base of actassert's warnings: something was undone, skipped or missing, not fatal."""
 
@@ -162,6 +182,10 @@ class NeverRanWarning(ActAssertWarning):
 
 class DeterminismWarning(ActAssertWarning, RuntimeWarning):
     """Something inside ``deterministic()`` switched a determinism flag back (cuDNN benchmark on)."""
+
+
+class WeightsFallbackWarning(ActAssertWarning):
+    """``weights="DEFAULT"`` used another checkpoint of the model found on this machine."""
 
 
 class GoldenError(ActAssertError, ValueError):

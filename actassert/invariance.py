@@ -14,7 +14,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import torch
 from torch import Tensor
@@ -24,6 +24,7 @@ from actassert.determinism import RandomStates, TorchFlags
 from actassert.errors import NeverRanWarning
 from actassert.layers import root_module
 from actassert.recording import record
+from actassert.types import ForwardLike, ModelLike
 
 __all__ = ["assert_deterministic", "assert_batch_invariant", "assert_hooks_transparent",
            "batch_differences", "default_tolerance", "OUTPUT"]
@@ -66,7 +67,7 @@ def default_tolerance(check: str, device: Any, dtype: torch.dtype) -> tuple[floa
 # -- state kept intact -------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def _untouched(model: Any) -> Iterator[None]:
+def _untouched(model: ModelLike) -> Iterator[None]:
     """Restore train/eval flags, buffers changed in place, torch flags and generators on exit."""
     root = root_module(model)
     modes = {m: m.training for m in root.modules()}
@@ -107,12 +108,12 @@ def flatten_outputs(out: Any, prefix: str = "") -> dict[str, Tensor]:
     return {k: v.detach().clone() for k, v in items}
 
 
-def _call(model: Any, images: Tensor) -> Any:
+def _call(model: ModelLike, images: Tensor) -> Any:
     with torch.no_grad():
         return model(images)
 
 
-def _forward(model: Any, images: Tensor, layers: str | Iterable[str]) -> dict[str, Tensor]:
+def _forward(model: ModelLike, images: Tensor, layers: str | Iterable[str]) -> dict[str, Tensor]:
     """One forward: every recorded layer in forward order, then the outputs under ``OUTPUT``."""
     pattern = "**" if layers == "all" else layers
     with warnings.catch_warnings():
@@ -195,11 +196,11 @@ def _mode(rtol: float, atol: float) -> str:
     return f"within atol={atol:g} + rtol={rtol:g} x the layer's largest magnitude"
 
 
-def _label(model: Any) -> str:
+def _label(model: ModelLike) -> str:
     return getattr(model, "name", None) or type(root_module(model)).__name__
 
 
-def _module_of(model: Any, key: str) -> str:
+def _module_of(model: ModelLike, key: str) -> str:
     """``'Dropout, in train mode'`` for a recorded key's module, or ``''`` for outputs."""
     name = key.split("#")[0]
     module = dict(root_module(model).named_modules()).get(name)
@@ -210,13 +211,13 @@ def _module_of(model: Any, key: str) -> str:
 
 # -- assert_deterministic ----------------------------------------------------------------------
 
-def _is_network(obj: Any) -> bool:
+def _is_network(obj: object) -> TypeGuard[ModelLike]:
     return isinstance(obj, torch.nn.Module) or isinstance(getattr(obj, "module", None),
                                                           torch.nn.Module)
 
 
-def assert_deterministic(fn: Any, *args: Any, layers: str | Iterable[str] = "all", runs: int = 2,
-                         rtol: float | None = None, atol: float | None = None,
+def assert_deterministic(fn: ForwardLike, *args: Any, layers: str | Iterable[str] = "all",
+                         runs: int = 2, rtol: float | None = None, atol: float | None = None,
                          **kwargs: Any) -> None:
     """Assert that a network's activations, or a function's outputs, repeat on every run.
 
@@ -231,6 +232,7 @@ def assert_deterministic(fn: Any, *args: Any, layers: str | Iterable[str] = "all
     mapping or a sequence of tensors, compared bit for bit unless ``atol``/``rtol`` are given.
 
     Outputs are cloned at once, so a reused buffer cannot hide a difference; NaN equals NaN.
+    ``*args`` and ``**kwargs`` are typed ``Any`` because they are passed to ``fn`` unchanged.
     Module modes, buffers, torch's flags and the random generators are restored afterwards.
 
     Example:
@@ -286,7 +288,7 @@ def _callable_deterministic(fn: Callable[..., Any], args: Any, kwargs: Any, runs
          "or pass atol=... if tiny float differences (GPU atomics) are acceptable")
 
 
-def _network_deterministic(model: Any, images: Tensor, layers: Any, runs: int,
+def _network_deterministic(model: ModelLike, images: Tensor, layers: Any, runs: int,
                            rtol: float | None, atol: float | None) -> None:
     __tracebackhide__ = True
     first = _forward(model, images, layers)
@@ -304,7 +306,7 @@ def _network_deterministic(model: Any, images: Tensor, layers: Any, runs: int,
             _fail_first(model, "determinism", f"{runs} runs", first, diffs, run)
 
 
-def _fail_first(model: Any, what: str, runs: str, first: Mapping[str, Tensor],
+def _fail_first(model: ModelLike, what: str, runs: str, first: Mapping[str, Tensor],
                 diffs: list[tuple[Difference, float, float]], run: int) -> None:
     __tracebackhide__ = True
     d, r, a = diffs[0]
@@ -326,7 +328,7 @@ def _fail_first(model: Any, what: str, runs: str, first: Mapping[str, Tensor],
 
 # -- assert_batch_invariant --------------------------------------------------------------------
 
-def _batch_comparison(model: Any, images: Tensor, layers: Any, rtol: float | None,
+def _batch_comparison(model: ModelLike, images: Tensor, layers: Any, rtol: float | None,
                       atol: float | None) -> dict[str, tuple[Difference, int, float, float]]:
     """Per key: the worst difference (over images) between the batch's row and the image alone."""
     with _untouched(model):
@@ -347,7 +349,7 @@ def _batch_comparison(model: Any, images: Tensor, layers: Any, rtol: float | Non
     return worst
 
 
-def batch_differences(model: Any, images: Tensor, layers: str | Iterable[str] = "all"
+def batch_differences(model: ModelLike, images: Tensor, layers: str | Iterable[str] = "all"
                       ) -> dict[str, float]:
     """Each layer's largest difference between an image in the batch and the image alone.
 
@@ -365,7 +367,7 @@ def batch_differences(model: Any, images: Tensor, layers: str | Iterable[str] = 
     return {key: d.relative for key, (d, _, _, _) in found.items()}
 
 
-def assert_batch_invariant(model: Any, images: Tensor, layers: str | Iterable[str] = "all", *,
+def assert_batch_invariant(model: ModelLike, images: Tensor, layers: str | Iterable[str] = "all", *,
                            rtol: float | None = None, atol: float | None = None) -> None:
     """Assert that each image's activations do not depend on the rest of the batch.
 
@@ -407,7 +409,7 @@ def assert_batch_invariant(model: Any, images: Tensor, layers: str | Iterable[st
 
 # -- assert_hooks_transparent ------------------------------------------------------------------
 
-def assert_hooks_transparent(model: Any, images: Tensor,
+def assert_hooks_transparent(model: ModelLike, images: Tensor,
                              layers: str | Iterable[str] = "all") -> None:
     """Assert that the outputs with ``layers`` recorded are bit-identical to those without.
 

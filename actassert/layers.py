@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from actassert.errors import LayerNotFoundError
 
 if TYPE_CHECKING:
     from torch import nn
 
+    from actassert.types import ModelLike
+
 __all__ = ["list_layers", "resolve_layers", "root_module", "LayerRequest"]
 
 _GLOB_CHARS = set("*?[")
 
 
-def root_module(model: Any) -> nn.Module:
+def root_module(model: ModelLike) -> nn.Module:
     """The ``nn.Module`` behind a :class:`~actassert.Network` or a plain module."""
     from torch import nn
 
@@ -27,7 +29,7 @@ def root_module(model: Any) -> nn.Module:
     return module
 
 
-def list_layers(model: Any, *, leaves_only: bool = False) -> list[str]:
+def list_layers(model: ModelLike, *, leaves_only: bool = False) -> list[str]:
     """Every recordable layer name of ``model``, in definition order, nested ones included.
 
     Args:
@@ -73,7 +75,7 @@ class LayerRequest:
         return hash((self.name, self.call))
 
 
-def resolve_layers(model: Any, layers: str | Iterable[str], *,
+def resolve_layers(model: ModelLike, layers: str | Iterable[str], *,
                    model_name: str | None = None) -> list[LayerRequest]:
     """Resolve names (``layer1.0.conv2``), calls (``layer1.0.relu#2``) and globs (``layer*.0.conv*``).
 

@@ -315,9 +315,8 @@ def _pass(net: Any, stimuli: Any, layers: Sequence[str], reducers: dict[str, Red
         for batch in _batches(stimuli, batch_size):
             if seen and len(seen) % TRIM_EVERY == 0:  # earlier batches' maps are free now
                 release_freed_memory()
-            if seen:
-                if keeper is not None:
-                    keeper.active = False
+            if seen and keeper is not None:
+                keeper.active = False
             holder["masks"] = batch.masks if device is None else batch.masks.to(device)
             acts.run(batch.images)
             seen.append(_parameters_only(batch))

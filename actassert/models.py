@@ -9,18 +9,16 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from actassert._device import resolve_device
-from actassert.errors import ModelNotFoundError, WeightsUnavailableError
+from actassert.errors import ModelNotFoundError, WeightsFallbackWarning, WeightsUnavailableError
 from actassert.model_sources import Built, ModelSpec, parse_model_name
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from actassert.types import DeviceLike, WeightsLike
+
 __all__ = ["Network", "load_model", "clear_model_cache", "cached_models", "WeightsFallbackWarning"]
-
-
-class WeightsFallbackWarning(UserWarning):
-    """``weights="DEFAULT"`` used another checkpoint of the model found on this machine."""
 
 
 class Network:
@@ -50,7 +48,7 @@ class Network:
     def __init__(self, module: nn.Module, *, mean: Sequence[float] | None = None,
                  std: Sequence[float] | None = None, input_size: int = 224,
                  name: str | None = None, weights: str | None = None,
-                 device: Any = "auto", categories: Sequence[str] | None = None) -> None:
+                 device: DeviceLike = "auto", categories: Sequence[str] | None = None) -> None:
         import torch
         from torch import nn
 
@@ -136,7 +134,11 @@ class Network:
         return (images * std + mean).clamp(0, 1)
 
     def __call__(self, images: torch.Tensor) -> Any:
-        """Run the network on ``images`` in [0, 1] without gradients; returns the module's output."""
+        """Run the network on ``images`` in [0, 1] without gradients; returns the module's output.
+
+        The return type is ``Any`` because it is whatever the wrapped module returns: a logits
+        tensor for classifiers, a dict or tuple for detection and multi-head models.
+        """
         import torch
 
         x = self.preprocess(images)
@@ -149,7 +151,7 @@ class Network:
         return logits.softmax(dim=1).topk(k, dim=1)
 
     # --- the guard that keeps a shared, cached copy pristine -------------------------------
-    def fingerprint(self) -> tuple[Any, ...]:
+    def fingerprint(self) -> tuple[tuple[str, int, int], ...]:
         """A cheap identity of the module's parameters and buffers (objects and in-place versions)."""
         return tuple((name, id(t), t._version) for name, t in
                      [*self.module.named_parameters(), *self.module.named_buffers()])
@@ -303,7 +305,7 @@ def _build(name: str, member: Any, path: Any, seed: int) -> tuple[nn.Module, Any
     return build(), reload
 
 
-def load_model(name: str, *, weights: Any = "DEFAULT", device: Any = "auto",
+def load_model(name: str, *, weights: WeightsLike = "DEFAULT", device: DeviceLike = "auto",
                download: bool | None = None, seed: int = 0) -> Network:
     """Load a torchvision or timm model, or a factory's, in eval mode, once per process.
 

@@ -46,7 +46,8 @@ INI = {
 }
 
 DUMP_CHOICES = ("failed", "all", "none")
-_TRUE = {"1", "true", "yes", "on"}
+TRUTHY = frozenset({"1", "true", "yes", "on"})
+"""Spellings of yes in ini values and environment variables (``ACTASSERT_OFFLINE=1``)."""
 _FALSE = {"0", "false", "no", "off", ""}
 
 
@@ -80,7 +81,7 @@ def _flag(config: Any, option: str) -> bool | None:
     if config.getoption(option.lstrip("-").replace("-", "_")):
         return True
     raw = str(config.getini(INI[option]) or "").strip().lower()
-    if raw in _TRUE:
+    if raw in TRUTHY:
         return True
     if raw in _FALSE:
         return None

@@ -35,8 +35,6 @@ from actassert.errors import StimulusError
 __all__ = ["SHAPE_KINDS", "BoundStimuli", "Stimuli", "gratings", "hue_disc", "load_images", "on",
            "shapes"]
 
-Stimuli.__module__ = __name__  # documented and pickled as actassert.stimuli.Stimuli
-
 SHAPE_KINDS = ("circle", "square", "triangle", "diamond")
 """The shapes ``shapes`` draws; ``params["kind"]`` holds indices into this tuple."""
 
@@ -257,7 +255,7 @@ def load_images(paths_or_urls: Source | Sequence[Source], *, size: int = 224, fi
         raise StimulusError(f"timeout={timeout!r} must be a positive number of seconds")
     side, dev = _side(size), _device(device)
     single = isinstance(paths_or_urls, (str, os.PathLike))
-    sources = [paths_or_urls] if single else list(paths_or_urls)  # type: ignore[arg-type]
+    sources = [paths_or_urls] if single else list(paths_or_urls)
     if not sources:
         raise StimulusError("paths_or_urls must not be empty")
     arrays = [fit_image(read_source(s, cache_dir=cache_dir, timeout=float(timeout)), side, fit)
@@ -400,7 +398,7 @@ def _colour_triple(colour: Any) -> tuple[float, float, float]:
     if len(triple) != 3:
         raise StimulusError(f"colour={colour!r} must be a grey level or an (r, g, b) triple, "
                             "each in [0, 1]")
-    return triple  # type: ignore[return-value]
+    return triple
 
 
 def _side(size: Any) -> int:
@@ -416,24 +414,42 @@ class BoundStimuli:
     explicit ``device=`` still wins.
     """
 
-    _NAMES = ("hue_disc", "shapes", "gratings", "load_images")
-
-    def __init__(self, device: Any) -> None:
+    def __init__(self, device: torch.device | str | None) -> None:
         self.device = device
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        if name not in self._NAMES:
-            raise AttributeError(f"stimuli has no generator {name!r}; it has "
-                                 f"{', '.join(self._NAMES)}")
-        generator = globals()[name]
+    def hue_disc(self, hues: Values, *, size: int = 224, radius: Values = 0.2,
+                 background: float = 0.5, saturation: Values = 1.0, value: Values = 1.0,
+                 center: tuple[float, float] | None = None, luminance: str = "free",
+                 device: torch.device | str | None = None) -> Stimuli:
+        """:func:`hue_disc` on this object's device unless ``device`` is given."""
+        return hue_disc(hues, size=size, radius=radius, background=background,
+                        saturation=saturation, value=value, center=center, luminance=luminance,
+                        device=self.device if device is None else device)
 
-        def bound(*args: Any, **kwargs: Any) -> Any:
-            kwargs.setdefault("device", self.device)
-            return generator(*args, **kwargs)
+    def shapes(self, kind: str | Sequence[str], sizes: Values, *,
+               colour: float | tuple[float, float, float] = (1.0, 1.0, 1.0),
+               background: float = 0.5, size: int = 224,
+               center: tuple[float, float] | None = None,
+               device: torch.device | str | None = None) -> Stimuli:
+        """:func:`shapes` on this object's device unless ``device`` is given."""
+        return shapes(kind, sizes, colour=colour, background=background, size=size,
+                      center=center, device=self.device if device is None else device)
 
-        bound.__doc__ = generator.__doc__
-        bound.__name__ = name
-        return bound
+    def gratings(self, orientations: Values, spatial_frequencies: Values,
+                 phases: Values = (0.0,), *, size: int = 224, contrast: Values = 1.0,
+                 radius: float | None = None, background: float = 0.5,
+                 device: torch.device | str | None = None) -> Stimuli:
+        """:func:`gratings` on this object's device unless ``device`` is given."""
+        return gratings(orientations, spatial_frequencies, phases, size=size, contrast=contrast,
+                        radius=radius, background=background,
+                        device=self.device if device is None else device)
+
+    def load_images(self, paths_or_urls: Source | Sequence[Source], *, size: int = 224,
+                    fit: str = "squash", cache_dir: Source | None = None, timeout: float = 10.0,
+                    device: torch.device | str | None = None) -> Stimuli:
+        """:func:`load_images` on this object's device unless ``device`` is given."""
+        return load_images(paths_or_urls, size=size, fit=fit, cache_dir=cache_dir,
+                           timeout=timeout, device=self.device if device is None else device)
 
     def __repr__(self) -> str:
         return f"<actassert stimuli on {self.device}>"

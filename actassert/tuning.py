@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from actassert.errors import ActAssertError
+from actassert._kernel_ids import kernel_positions
+from actassert.errors import TuningError
 
 __all__ = ["LAYER_SILENT_SHARE", "SILENT_RTOL", "Tuning", "TuningError"]
 
@@ -33,8 +35,15 @@ _INDEX_NAMES = {
 KernelSelection = int | Sequence[int] | Tensor
 
 
-class TuningError(ActAssertError, ValueError):
-    """A tuning curve cannot be built or measured from these arguments; the message quotes them."""
+def median_preferred(preferred: Tensor, *, log: bool) -> float:
+    """The median of preferred values, taken on their logarithms when ``log`` (sizes, frequencies).
+
+    Example:
+        >>> median_preferred(torch.tensor([2.0, 8.0, 32.0]), log=True)
+        8.0
+    """
+    values = preferred.double()
+    return float(values.log().median().exp()) if log else float(values.median())
 
 
 def _fmt(x: float) -> str:
@@ -124,7 +133,6 @@ class Tuning:
         self.focus: list[int] = []
         self.focus_reason: str | None = None
         self.responses: Any = None  # the sweep's Responses it came from, if any (for figures)
-        self._index: dict[int, int] | None = None
 
         if self.circular is not None:
             vals = torch.remainder(vals, self.circular)
@@ -303,13 +311,11 @@ class Tuning:
         pos = self._positions(kernels)
         if len(pos) == 0:
             raise TuningError(f"select({kernels!r}) chose no kernel of {self._where()}")
-        new = object.__new__(Tuning)
-        new.__dict__.update(self.__dict__)
+        new = copy.copy(self)
         new.curves = self.curves[:, pos]
         new.kernel_ids = self.kernel_ids[pos]
         new.kernels = len(pos)
         new.focus = [k for k in self.focus if k in set(new.kernel_ids.tolist())]
-        new._index = None
         return new
 
     def _positions(self, kernels: KernelSelection) -> Tensor:
@@ -324,17 +330,10 @@ class Tuning:
             ids = [kernels]
         else:
             ids = list(kernels)
-        if self._index is None:
-            self._index = {k: i for i, k in enumerate(self.kernel_ids.tolist())}
-        bad = [k for k in ids if isinstance(k, bool) or not isinstance(k, int)
-               or k not in self._index]
-        if bad:
-            first, last = int(self.kernel_ids.min()), int(self.kernel_ids.max())
-            raise TuningError(f"kernel {bad[0]!r} is not in {self._where()} (kernel ids "
-                              f"{first}..{last}, {self.kernels} kernels)")
+        positions = kernel_positions(ids, self.kernel_ids.tolist(), self._where(), TuningError)
         if len(set(ids)) != len(ids):
             raise TuningError(f"kernels {ids!r} name a kernel twice")
-        return torch.tensor([self._index[k] for k in ids], dtype=torch.long)
+        return torch.tensor(positions, dtype=torch.long)
 
     # -- descriptions --------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actassert.errors import WeightsUnavailableError
+from actassert.settings import TRUTHY
 
 __all__ = [
     "ENV_WEIGHTS_DIR",
@@ -75,7 +76,7 @@ def _env_dirs() -> list[Path]:
 def _offline() -> bool:
     if _configured_offline is not None:
         return _configured_offline
-    return os.environ.get(ENV_OFFLINE, "").strip().lower() in {"1", "true", "yes", "on"}
+    return os.environ.get(ENV_OFFLINE, "").strip().lower() in TRUTHY
 
 
 def downloads_allowed(download: bool | None = None) -> bool:

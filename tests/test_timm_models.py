@@ -15,8 +15,11 @@ from actassert.drawing import kernel_grid
 from actassert.errors import MissingExtraError, ModelNotFoundError, WeightsUnavailableError
 from actassert.models import cached_models, clear_model_cache, evict
 
-timm = pytest.importorskip("timm", reason="timm is not installed: pip install 'actassert[timm]'")
-hub_constants = pytest.importorskip("huggingface_hub.constants")
+try:  # every test of this file needs the timm extra
+    import timm
+    from huggingface_hub import constants as hub_constants
+except ImportError:
+    pytestmark = pytest.mark.skip(reason="timm is not installed: pip install 'actassert[timm]'")
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from actassert._html import figure_html
 from actassert.tutorial.analysis import PLOTTED_KERNELS
 from actassert.tutorial.layer_figures import GRID_TOP
 from actassert.tutorial.page_text import (
@@ -22,9 +23,7 @@ __all__ = ["render", "write_page"]
 def _img(name: str | None, alt: str, caption: str = "", wide: bool = False) -> str:
     if not name:
         return ""
-    cls = ' class="wide"' if wide else ""
-    return (f'<figure{cls}><a href="{escape(name)}"><img src="{escape(name)}" alt="{escape(name)}">'
-            f"</a><figcaption>{escape(caption or alt)}</figcaption></figure>")
+    return figure_html(name, caption or alt, wide=wide)
 
 
 def _q(values: list[float] | None, unit: str = "", digits: int = 2) -> str:
