@@ -57,7 +57,9 @@ def test_assert_overhead_below_fails_with_the_measurement():
         assert_overhead_below(0, net, torch.rand(1, 3, 8, 8), ["conv"])
 
 
-def test_benchmark_fixture_gets_the_ratio_in_extra_info(pytester):
+def test_benchmark_fixture_gets_the_ratio_in_extra_info(pytester, monkeypatch):
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT"):  # benchmark is off there
+        monkeypatch.delenv(name, raising=False)
     pytester.makepyfile("""
         import json, torch
         from torch import nn
@@ -68,7 +70,7 @@ def test_benchmark_fixture_gets_the_ratio_in_extra_info(pytester):
             measured = benchmark_overhead(benchmark, net, torch.rand(2, 3, 16, 16), ["0"], rounds=3)
             assert benchmark.extra_info["overhead_ratio"] == measured.ratio
     """)
-    result = pytester.runpytest("-p", "no:cacheprovider", "--benchmark-enable",
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--benchmark-enable",
                                 "--benchmark-json=out.json", "--benchmark-min-rounds=1")
     result.assert_outcomes(passed=1)
     import json
