@@ -66,14 +66,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(OPTION_MAX_IMAGES, dest="actassert_max_images", metavar="N",
                     help="at most N image files per test (kernel grids, plots). Default: 16.")
     _add_battery_options(parser, group)
-    parser.addini(INI[OPTION_DEVICE], f"default of {OPTION_DEVICE}", default="")
     parser.addini(INI[OPTION_WEIGHTS_DIR], f"default of {OPTION_WEIGHTS_DIR} (one per line, "
                   "relative to the ini file)", type="linelist", default=[])
-    parser.addini(INI[OPTION_REQUIRE_WEIGHTS], f"default of {OPTION_REQUIRE_WEIGHTS}", default="")
-    parser.addini(INI[OPTION_OFFLINE], f"default of {OPTION_OFFLINE}", default="")
-    parser.addini(INI[OPTION_RESULTS_DIR], f"default of {OPTION_RESULTS_DIR}", default="")
-    parser.addini(INI[OPTION_DUMP], f"default of {OPTION_DUMP}", default="")
-    parser.addini(INI[OPTION_MAX_IMAGES], f"default of {OPTION_MAX_IMAGES}", default="")
+    for option in (OPTION_DEVICE, OPTION_REQUIRE_WEIGHTS, OPTION_OFFLINE, OPTION_RESULTS_DIR,
+                   OPTION_DUMP, OPTION_MAX_IMAGES):
+        parser.addini(INI[option], f"default of {option}", default="")
 
 
 def _add_battery_options(parser: pytest.Parser, group: Any) -> None:
