@@ -247,7 +247,9 @@ def test_vectorised_over_a_large_layer() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.floats(-5, 5, allow_nan=False), min_size=36, max_size=36),
+# Subnormal responses (5e-324) underflow to 0 when scaled by a gain below 1: a float limit, not
+# a property of the index.
+@given(st.lists(st.floats(-5, 5, allow_nan=False, allow_subnormal=False), min_size=36, max_size=36),
        st.floats(0.1, 100), st.sampled_from(["relu", "shift"]))
 def test_index_lies_in_unit_interval_and_ignores_gain(curve: list[float], gain: float,
                                                       rectify: str) -> None:
