@@ -15,38 +15,25 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import operator
 import platform
-import statistics
-import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 
 import actassert as aa
+from actassert._paired import PairedRatio, paired_ratio
 from actassert.tutorial import default_layers
 
 Method = Callable[[], Any]
 
 
-def _paired(plain: Method, method: Method, rounds: int) -> tuple[float, float, float, float]:
-    """Median ratio with quartiles, and the plain forward's median seconds."""
-    for _ in range(2):  # warm-up: allocator, caches, lazy wrappers
-        plain(), method()
-    ratios, plain_times = [], []
-    for i in range(rounds):
-        order = (plain, method) if i % 2 == 0 else (method, plain)
-        times = []
-        for fn in order:
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        a, b = times if i % 2 == 0 else times[::-1]
-        ratios.append(b / a)
-        plain_times.append(a)
-    q = statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) > 1 else [ratios[0]] * 3
-    return statistics.median(ratios), q[0], q[2], statistics.median(plain_times)
+def _paired(plain: Method, method: Method, rounds: int) -> PairedRatio:
+    """Median ratio to the plain forward, with quartiles (see actassert._paired)."""
+    return paired_ratio(plain, method, rounds=rounds)
 
 
 def _methods(net: Any, x: torch.Tensor, four: list[str]) -> dict[str, Method]:
@@ -102,6 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="batch 8 only, 5 rounds")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"machine: {platform.processor() or platform.machine()}, {args.threads} threads, "
@@ -109,6 +97,7 @@ def main() -> None:
     print("| model | batch | plain forward | method | ratio to plain (median, quartiles) |")
     print("| --- | --- | --- | --- | --- |")
     batches = (8,) if args.quick else (1, 8, 32)
+    rows: list[dict[str, Any]] = []
     for name in ("resnet18", "resnet50", "mobilenet_v2"):
         net = aa.load_model(name, weights=None, device="cpu")
         four = default_layers(net, 4)
@@ -122,9 +111,16 @@ def main() -> None:
             rounds = 5 if args.quick else (15 if batch == 1 else 9 if batch == 8 else 5)
             for label, method in _methods(net, x, four).items():
                 with torch.no_grad():
-                    ratio, low, high, seconds = _paired(plain, method, rounds)
-                print(f"| {name} | {batch} | {seconds * 1e3:.0f} ms | {label} | "
-                      f"{ratio:.2f}x ({low:.2f}-{high:.2f}) |", flush=True)
+                    r = _paired(plain, method, rounds)
+                rows.append({"model": name, "batch": batch, "method": label,
+                             "plain_ms": round(r.a_seconds * 1e3, 1), "ratio": round(r.ratio, 2),
+                             "quartiles": [round(r.low, 2), round(r.high, 2)],
+                             "rounds": r.rounds})
+                print(f"| {name} | {batch} | {r.a_seconds * 1e3:.0f} ms | {label} | "
+                      f"{r.ratio:.2f}x ({r.low:.2f}-{r.high:.2f}) |", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"threads": args.threads, "quick": args.quick,
+                                         "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import colorsys
-
 import pytest
 import torch
-from PIL import Image, ImageDraw
-from torchvision import transforms as T
+from tests_support.tutorial_paths import pil_hue_discs
 
 from actassert.stimuli import hue_disc
 
 N_HUES, SIZE, RADIUS = 36, 224, 0.2
 HUES = [i * 360.0 / N_HUES for i in range(N_HUES)]
-
-
-def pil_hue_discs(hues: list[float], size: int = SIZE, radius: float = RADIUS) -> torch.Tensor:
-    """The tutorial's way: PIL-draw each disc on grey, then Resize + ToTensor, then stack."""
-    transform = T.Compose([T.Resize((size, size)), T.ToTensor()])
-    r, c = radius * size, size / 2
-    images = []
-    for hue in hues:
-        image = Image.new("RGB", (size, size), (128, 128, 128))
-        rgb = tuple(round(255 * x) for x in colorsys.hsv_to_rgb(hue / 360.0, 1.0, 1.0))
-        ImageDraw.Draw(image).ellipse((c - r, c - r, c + r, c + r), fill=rgb)
-        images.append(transform(image))
-    return torch.stack(images)
 
 
 @pytest.mark.benchmark(group="stimuli")

@@ -6,45 +6,18 @@ sets ``ACTASSERT_BENCH_FULL=1`` for the tutorial's size: 224 px hue discs throug
 MobileNetV2 up to ``features.7``.
 """
 
-import json
 import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
+from tests_support.sweep_memory import sweep_in_subprocess
 
 FULL = os.environ.get("ACTASSERT_BENCH_FULL") == "1"
 SIZE, MODEL, WEIGHTS, LAYER = ((224, "mobilenet_v2", "IMAGENET1K_V1", "features.7.conv.1") if FULL
                                else (64, "resnet18", None, "layer2"))
 
-SCRIPT = textwrap.dedent("""
-    import json, resource, sys, time
-    import torch
-    import actassert as aa
-    from actassert.stimuli import hue_disc
-
-    n, size, model, weights, layer = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], \\
-        None if sys.argv[4] == "None" else sys.argv[4], sys.argv[5]
-    torch.set_num_threads(2)
-    net = aa.load_model(model, weights=weights, device="cpu")
-    hues = torch.arange(n) * (360.0 / n)
-    batches = (hue_disc(hues[i:i + 64], size=size) for i in range(0, n, 64))
-    start = time.perf_counter()
-    resp = aa.sweep(net, batches, [layer], reduce="foreground")
-    seconds = time.perf_counter() - start
-    rows = resp[layer].shape[0]
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"n": n, "rows": rows, "peak_mb": peak_mb, "seconds": seconds}))
-""")
-
 
 def _sweep_in_subprocess(n: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", SCRIPT, str(n), str(SIZE), MODEL, str(WEIGHTS),
-                          LAYER], capture_output=True, text=True, timeout=900,
-                         env={**os.environ, "ACTASSERT_OFFLINE": "1"})
-    assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return sweep_in_subprocess(n, SIZE, MODEL, WEIGHTS, LAYER)
 
 
 @pytest.mark.benchmark(group="sweep-memory")
