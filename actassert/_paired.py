@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PairedRatio", "paired_ratio", "median_interval", "perf_timer"]
+__all__ = ["PairedRatio", "paired_ratio", "median_interval", "perf_timer", "timer_for"]
 
 Timer = Callable[[Callable[[], Any]], float]
 
@@ -28,6 +28,24 @@ def perf_timer(fn: Callable[[], Any]) -> float:
     begin = time.perf_counter()
     fn()
     return time.perf_counter() - begin
+
+
+def timer_for(device: Any) -> Timer:
+    """The timer for work on ``device``: CUDA events around the call (after a synchronise, so
+    queued work is not billed to it) on a GPU, :func:`perf_timer` elsewhere."""
+    if not str(getattr(device, "type", device)).startswith("cuda"):
+        return perf_timer
+    import torch  # only reached with a CUDA device, so torch is loaded already
+
+    def on_gpu(fn: Callable[[], Any]) -> float:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda.synchronize(device)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize(device)
+        return float(start.elapsed_time(end)) / 1e3
+    return on_gpu
 
 
 def median_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:

@@ -17,7 +17,7 @@ import argparse
 import functools
 import json
 import operator
-import platform
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,9 @@ import torch
 import actassert as aa
 from actassert._paired import PairedRatio, paired_ratio
 from actassert.tutorial import default_layers
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from tests_support.bench_report import machine_description, peers_table
 
 Method = Callable[[], Any]
 
@@ -92,8 +95,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"machine: {platform.processor() or platform.machine()}, {args.threads} threads, "
-          f"torch {torch.__version__}, CPU")
+    machine = machine_description(args.threads)
+    print(f"machine: {machine}")
     print("| model | batch | plain forward | method | ratio to plain (median, quartiles) |")
     print("| --- | --- | --- | --- | --- |")
     batches = (8,) if args.quick else (1, 8, 32)
@@ -118,9 +121,11 @@ def main() -> None:
                              "rounds": r.rounds})
                 print(f"| {name} | {batch} | {r.a_seconds * 1e3:.0f} ms | {label} | "
                       f"{r.ratio:.2f}x ({r.low:.2f}-{r.high:.2f}) |", flush=True)
+    print("\nRatios to the plain forward (medians):\n" + peers_table(rows))
     if args.json:
-        args.json.write_text(json.dumps({"threads": args.threads, "quick": args.quick,
-                                         "rows": rows}, indent=2))
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"machine": machine, "quick": args.quick, "rows": rows},
+                                        indent=2) + "\n")
 
 
 if __name__ == "__main__":

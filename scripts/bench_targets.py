@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
+import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -34,16 +34,15 @@ import numpy as np
 import torch
 
 import actassert as aa
-from actassert._paired import PairedRatio, paired_ratio
+from actassert._paired import PairedRatio, paired_ratio, timer_for
 from actassert.bench import forward_fn
 from actassert.drawing import kernel_grid
 from actassert.stimuli import hue_disc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from tests_support.bench_report import machine_description, targets_table
 from tests_support.sweep_memory import sweep_in_subprocess
 from tests_support.tutorial_paths import pil_hue_discs, tutorial_subplots
-
-ROW = "| {measure} | {target} | {ratio} | {ci} | {quartiles} | {rounds} | {met} |"
 
 
 def _row(measure: str, target: str, r: PairedRatio, met: bool) -> dict[str, Any]:
@@ -53,18 +52,10 @@ def _row(measure: str, target: str, r: PairedRatio, met: bool) -> dict[str, Any]
             "a_ms": round(r.a_seconds * 1e3, 1), "b_ms": round(r.b_seconds * 1e3, 1)}
 
 
-def _print(row: dict[str, Any]) -> None:
-    lo, hi = row["ci"]
-    q1, q3 = row["quartiles"]
-    print(ROW.format(measure=row["measure"], target=row["target"], ratio=f"{row['ratio']:.3f}",
-                     ci=f"{lo:.3f}-{hi:.3f}", quartiles=f"{q1:.3f}-{q3:.3f}",
-                     rounds=row["rounds"], met="yes" if row["met"] else "**no**"), flush=True)
-
-
 def sweep_against_truncated(rounds: int, n_discs: int = 48, size: int = 224) -> dict[str, Any]:
     """``sweep`` to layer2 of ResNet-50 against the network cut by hand after layer2."""
     net = aa.load_model("resnet50", weights=None, device="cpu")
-    m = net.module
+    m: Any = net.module  # a torchvision ResNet: its stages by attribute
     discs = hue_disc(torch.arange(n_discs) * (360.0 / n_discs), size=224)
 
     if n_discs < 48:  # --quick: checks the script, not the target
@@ -131,6 +122,38 @@ def grid_against_subplots(rounds: int) -> dict[str, Any]:
                 r.ratio >= 1)
 
 
+def gpu_sweep_throughput(rounds: int) -> dict[str, Any] | None:
+    """On a GPU: a sweep through all of ResNet-50 against plain forwards of the same images, at
+    the batch size where the plain forward has its best images/s."""
+    if not torch.cuda.is_available():
+        print("  no GPU here: sweep throughput on a GPU is not measured", flush=True)
+        return None
+    device = torch.device("cuda")
+    net = aa.load_model("resnet50", weights=None, device=device)
+    timer = timer_for(device)
+    rates = {}
+    for batch in (16, 32, 64, 128, 256):
+        run = forward_fn(net, torch.rand(batch, 3, 224, 224, device=device))
+        run()
+        rates[batch] = batch / statistics.median(timer(run) for _ in range(5))
+    best = max(rates, key=rates.__getitem__)
+    discs = hue_disc(torch.arange(8 * best) * (360.0 / (8 * best)), size=224, device=device)
+
+    def plain() -> None:
+        with torch.inference_mode():
+            for batch in discs.batches(best):
+                net(batch.images)
+
+    def swept() -> Any:
+        return aa.sweep(net, discs, ["layer2", "fc"], batch_size=best, progress=False)
+
+    r = paired_ratio(plain, swept, rounds=rounds, timer=timer)
+    print(f"  GPU {torch.cuda.get_device_name(device)}: plain forward best at batch {best}, "
+          f"{rates[best]:.0f} images/s", flush=True)
+    return _row(f"GPU sweep of {8 * best} discs / plain forwards (ResNet-50, batch {best}; "
+                "throughput within 10%)", "<= 1.11", r, r.ratio <= 1 / 0.9)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -140,23 +163,30 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    print(f"machine: {platform.processor() or platform.machine()}, {args.threads} threads, "
-          f"torch {torch.__version__}, CPU")
-    print(ROW.format(measure="measure", target="target", ratio="median", ci="95% CI of median",
-                     quartiles="quartiles", rounds="rounds", met="met"))
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    machine = machine_description(args.threads)
+    print(f"machine: {machine}")
+    print(targets_table([]), flush=True)
     # --quick checks that the script runs (small images, few rounds), not the targets
     rounds, size = (3, 96) if args.quick else (12, 224)
-    rows = []
-    for measure in (lambda: sweep_against_truncated(rounds, 48, size),
-                    lambda: record_against_plain(rounds, None if args.quick else 0.01, size),
-                    lambda: peak_memory(args.quick),
-                    lambda: stimuli_against_pil(rounds),
-                    lambda: grid_against_subplots(rounds)):
-        rows.append(measure())
-        _print(rows[-1])
+    rows: list[dict[str, Any]] = []
+    measures: list[Callable[[], dict[str, Any] | None]] = [
+        lambda: sweep_against_truncated(rounds, 48, size),
+        lambda: record_against_plain(rounds, None if args.quick else 0.01, size),
+        lambda: peak_memory(args.quick),
+        lambda: stimuli_against_pil(rounds),
+        lambda: grid_against_subplots(rounds),
+        lambda: gpu_sweep_throughput(rounds),
+    ]
+    for measure in measures:
+        row = measure()
+        if row is None:
+            continue
+        rows.append(row)
+        print(targets_table(rows[-1:]).splitlines()[-1], flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"threads": args.threads, "rows": rows}, indent=2))
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"machine": machine, "quick": args.quick, "rows": rows},
+                                        indent=2) + "\n")
 
 
 if __name__ == "__main__":

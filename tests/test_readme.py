@@ -33,3 +33,17 @@ def test_ci_runs_the_readme_test_command():
     command = re.search(r"Run the tests:\s+```bash\n(.*?)\n```", _readme(), re.S).group(1).strip()
     ci_lines = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert ci_lines[-1].strip() == command
+
+
+def test_benchmark_tables_are_the_saved_rows_of_bench_sh():
+    """The README's benchmark tables are exactly the rows `bash scripts/bench.sh` saved."""
+    import json
+
+    from tests_support.bench_report import RESULTS, peers_table, targets_table
+
+    readme = _readme()
+    for name, render in (("targets.json", targets_table), ("table.json", peers_table)):
+        saved = json.loads((RESULTS / name).read_text(encoding="utf-8"))
+        assert not saved["quick"], f"{name} holds a --quick run; rerun bash scripts/bench.sh"
+        assert render(saved["rows"]) in readme, f"README's table differs from {name}"
+        assert saved["machine"] in readme
