@@ -1,5 +1,7 @@
 """The actassert command: layers and record."""
 
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -87,3 +89,14 @@ def test_warnings_print_as_notes_and_the_process_keeps_its_own(tmp_path, monkeyp
     assert (warnings.showwarning, warnings.formatwarning, list(warnings.filters)) == before
     assert main(["layers", "resnet5O", "--weights", "none"]) == 2  # an error restores them too
     assert (warnings.showwarning, warnings.formatwarning, list(warnings.filters)) == before
+
+
+def test_help_and_usage_errors_answer_without_loading_torch(tmp_path):
+    code = ("import sys\nfrom actassert.cli import main\n"
+            "for argv in (['--help'], ['layers', '--size', '0']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "print('HEAVY:', sorted(m for m in ('torch', 'torchvision') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert "usage: actassert" in out.stdout and "too small" in out.stderr
+    assert "HEAVY: []" in out.stdout
