@@ -9,6 +9,7 @@ import sys
 import warnings
 from collections.abc import Generator, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -36,7 +37,6 @@ from actassert.settings import (
 )
 
 if TYPE_CHECKING:
-    from pathlib import Path
     from types import ModuleType
 
     import torch
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 settings_key = pytest.StashKey[Settings]()
 
 
-_previous_weights_key = pytest.StashKey["tuple[list[Path], bool | None]"]()
+_previous_weights_key = pytest.StashKey[tuple[list[Path], bool | None]]()  # weightfiles.configure
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
