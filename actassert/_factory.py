@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import torch
+from torch import nn
 
 from actassert.errors import ModelSourceError, closest
 from actassert.model_sources import IMAGENET_MEAN, IMAGENET_STD, Built
-
-if TYPE_CHECKING:
-    from torch import nn
 
 __all__ = ["build_factory", "check_weights", "find_factory"]
 
@@ -64,8 +64,6 @@ def find_factory(spec: str) -> Callable[[], Any]:
 
 
 def _call(spec: str, factory: Callable[[], Any], seed: int) -> Any:
-    import torch
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         try:
@@ -105,9 +103,7 @@ def build_factory(spec: str, *, weights: Any = "DEFAULT", seed: int = 0) -> Buil
         ModelSourceError: see :func:`find_factory`; the factory raised, or returned neither an
             ``nn.Module`` nor an ``actassert.Network``.
     """
-    from torch import nn
-
-    from actassert.models import Network
+    from actassert.models import Network  # models imports this module
 
     check_weights(spec, weights)
     made = _call(spec, find_factory(spec), seed)

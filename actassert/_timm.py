@@ -13,13 +13,14 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import torch
+import torch.hub
+from torch import nn
 
 from actassert.errors import MissingExtraError, ModelNotFoundError, WeightsUnavailableError
 from actassert.model_sources import Built
-
-if TYPE_CHECKING:
-    from torch import nn
 
 __all__ = ["build_timm", "preprocessing", "hub_offline"]
 
@@ -108,8 +109,6 @@ def _places(timm: Any, full: str) -> tuple[str, list[str]]:
         wanted = f"{cfg.hf_hub_id} (model.safetensors or pytorch_model.bin)"
         places.append(f"Hugging Face cache: {os.path.join(constants.HF_HUB_CACHE, folder)}")
     if getattr(cfg, "url", None):
-        import torch.hub
-
         filename = cfg.url.rsplit("/", 1)[-1]
         wanted = wanted or filename
         checkpoints = os.path.join(torch.hub.get_dir(), "checkpoints")
@@ -118,8 +117,6 @@ def _places(timm: Any, full: str) -> tuple[str, list[str]]:
 
 
 def _create(timm: Any, full: str, *, pretrained: bool, seed: int) -> nn.Module:
-    import torch
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         module: nn.Module = timm.create_model(full, pretrained=pretrained)

@@ -8,6 +8,8 @@ from types import EllipsisType
 
 import torch
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _NormBase
+from torch.nn.modules.dropout import _DropoutNd
 
 from actassert import registry
 from actassert._messages import MAX_LISTED
@@ -396,9 +398,6 @@ def mode_dependent(module: nn.Module) -> bool:
         >>> mode_dependent(nn.BatchNorm2d(4)), mode_dependent(nn.Conv2d(3, 4, 3))
         (True, False)
     """
-    from torch.nn.modules.batchnorm import _NormBase
-    from torch.nn.modules.dropout import _DropoutNd
-
     if isinstance(module, _NormBase):
         return bool(module.track_running_stats)
     if isinstance(module, nn.RReLU):

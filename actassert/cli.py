@@ -1,16 +1,22 @@
-"""The ``actassert`` command: list a model's layers, record activations, run the tutorial's experiments, diff two checkpoints."""
+"""The ``actassert`` command line: its arguments, and running a command with one-line notes.
+
+Lists a model's layers, records activations, runs the tutorial's experiments, diffs two
+checkpoints. This module only parses: it imports :mod:`actassert.cli_commands` (and torch with
+it) once a command runs, so ``actassert --help`` and usage errors answer without loading torch.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from actassert.cli_check import add_check_parser, run_check_command
-from actassert.errors import ActAssertError, NeverRanWarning, WeightsUnavailableError
+from actassert.cli_check import add_check_parser
+from actassert.errors import ActAssertError, WeightsUnavailableError
 
 __all__ = ["main", "build_parser"]
 
@@ -104,168 +110,39 @@ def _diff_parser(commands: Any) -> None:
     diff.add_argument("--atol", type=float, default=None, help="absolute tolerance")
 
 
-def _load(args: argparse.Namespace) -> Any:
-    from actassert.models import load_model
+def _show_note(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+               file: TextIO | None = None, line: str | None = None) -> None:
+    """Print a warning as one line, ``note: MESSAGE``: the commands' ``warnings.showwarning``.
 
-    return load_model(args.model, weights=args.weights, device=args.device,
-                      download=False if args.offline else None)
-
-
-def _layers(args: argparse.Namespace) -> int:
-    import torch
-
-    from actassert.layers import list_layers
-    from actassert.recording import record
-
-    net = _load(args)
-    size = args.size or net.input_size
-    names = list_layers(net, leaves_only=args.leaves)
-    modules = dict(net.module.named_modules())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NeverRanWarning)  # listed below, module by module
-        with record(net, names, register=False, keep_inputs=False, skip_non_tensors=True) as acts:
-            net(torch.full((1, 3, size, size), 0.5))
-    shapes = acts.shapes()
-    width = max(len(k) for k in shapes) if shapes else 10
-    print(f"{net.name} ({net.weights or 'random init'}), input [1, 3, {size}, {size}]:")
-    for key, shape in shapes.items():
-        kind = type(modules[key.split("#")[0]]).__name__
-        print(f"  {key:<{width}}  {kind:<22} {list(shape)}")
-    for key, output in acts.skipped.items():
-        print(f"  {key:<{width}}  {type(modules[key]).__name__:<22} returns a {output}, not a "
-              "tensor: record one of its submodules")
-    for key in acts.never_ran():
-        print(f"  {key:<{width}}  {type(modules[key]).__name__:<22} not called as a module by "
-              "the forward: nothing to record")
-    return 0
-
-
-def _record(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from actassert import stimuli
-    from actassert.layers import resolve_layers
-    from actassert.recording import record
-
-    _check_out(args.out)
-    net = _load(args)
-    resolve_layers(net, args.layers)  # a misspelt layer fails before any image is read
-    size = args.size or net.input_size
-    if args.images:
-        shown = stimuli.load_images(args.images, size=size)
-    else:
-        shown = stimuli.hue_disc(range(0, 360, 30), size=size, radius=0.2)
-        print(f"no --images given: showing {len(shown)} hue discs (hue 0..330) on grey")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NeverRanWarning)  # reported as an error just below
-        with record(net, args.layers, register=False) as acts:
-            net(shown.images)
-    if acts.never_ran():
-        raise ValueError(acts.never_ran_message())
-    args.out.mkdir(parents=True, exist_ok=True)
-    target = args.out / f"{net.name.replace(':', '-')}-activations.npz"  # timm:x, pkg.mod:f
-    arrays: dict[str, Any] = dict(acts.numpy())
-    arrays.update({f"_stimulus.{k}": v.cpu().numpy() for k, v in shown.params.items()})
-    np.savez(target, **arrays)  # numeric arrays only: numpy.load(allow_pickle=False) reads it
-    print(f"{net.name} ({net.weights or 'random init'}) on {len(shown)} images:")
-    for key, shape in acts.shapes().items():
-        print(f"  {key}: {list(shape)}")
-    print(f"saved {target} (numpy.load(path) reads it; no pickle)")
-    return 0
-
-
-def _check_out(out: Path) -> None:
-    """Stop before any work when the output folder cannot be created or written."""
-    from actassert.settings import unwritable_reason
-
-    problem = unwritable_reason(out.expanduser().absolute())
-    if problem:
-        raise ValueError(f"--out {out}: {problem}; choose a writable folder")
-
-
-def _tutorial(args: argparse.Namespace) -> int:
-    from actassert.layers import resolve_layers
-    from actassert.tutorial import Design, Progress, run_tutorial
-
-    if args.hues < 3:
-        raise ValueError(f"--hues {args.hues}: at least 3 hues are needed for a tuning curve")
-    _check_out(args.out)
-    progress = Progress()
-    progress(f"loading {args.model}")
-    net = _load(args)
-    layers = [str(r) for r in resolve_layers(net, args.layers)] if args.layers else None
-    design = Design(side=args.size or net.input_size, hues=args.hues)
-    report = run_tutorial(net, args.out, layers=layers, design=design, progress=progress)
-    print(f"{net.name} ({net.weights or 'random init'}) on {net.device}: colour, size and "
-          "orientation across depth")
-    for line in report.lines():
-        print(line)
-    print(f"summary.json and the report: {report.page}")
-    return 0
-
-
-def _diff(args: argparse.Namespace) -> int:
-    from actassert import diff, stimuli
-    from actassert.layers import list_layers
-
-    tolerance = None if args.rtol is None and args.atol is None else \
-        {"rtol": args.rtol or 0.0, "atol": args.atol or 0.0}
-    npz = [Path(i) for i in args.inputs if i.endswith(".npz")]
-    if npz:
-        if len(npz) != 2 or len(args.inputs) != 2 or args.weights or args.state_dict:
-            raise ValueError("give two .npz files written by `actassert record` (and no model, "
-                             "--weights or --state-dict), or one model with two checkpoints")
-        first, second = diff.read_record_npz(npz[0]), diff.read_record_npz(npz[1])
-        labels = f"{npz[0]} vs {npz[1]}"
-    else:
-        if len(args.inputs) > 1:
-            raise ValueError(f"one model name, or two .npz files; got {' '.join(args.inputs)}")
-        weights = args.weights or ["DEFAULT"]
-        if len(weights) + (args.state_dict is not None) != 2:
-            raise ValueError("give two checkpoints: --weights A --weights B, or --weights A "
-                             "--state-dict FILE (A defaults to DEFAULT)")
-        args.model = args.inputs[0] if args.inputs else DEFAULT_MODEL
-        args.weights = weights[0]
-        net_a = _load(args)
-        if args.state_dict is not None:
-            net_b = diff.load_state_dict_network(net_a, args.state_dict)
-        else:
-            args.weights = weights[1]
-            net_b = _load(args)
-        layers = args.layers or list_layers(net_a, leaves_only=True)
-        size = args.size or net_a.input_size
-        shown = stimuli.load_images(args.images, size=size) if args.images else \
-            stimuli.hue_disc(range(0, 360, 30), size=size, radius=0.2)
-        first = diff.record_layers(net_a, layers, shown.images)
-        second = diff.record_layers(net_b, layers, shown.images)
-        labels = (f"{net_a.name}: {net_a.weights or 'random init'} vs "
-                  f"{net_b.weights or 'random init'} on {len(shown)} images")
-    changes, comparison = diff.diff_activations(first, second, default_tolerance=tolerance)
-    print(labels)
-    for line in diff.report_lines(changes, comparison):
-        print(line)
-    return 1 if any(c.beyond for c in changes) else 0
-
-
-def _note(message: Any, category: Any, *args: Any, **kwargs: Any) -> str:
-    return f"note: {message}\n"
+    Takes the arguments of :func:`warnings.showwarning`; the warning's file and line, useful in
+    a traceback, are left out on the command line.
+    """
+    with contextlib.suppress(OSError):  # stderr closed: not worth failing the command for
+        print(f"note: {message}", file=file or sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``actassert`` command; returns the exit status."""
+    """Run the ``actassert`` command; returns the exit status.
+
+    Warnings raised by the command print as one-line notes. ``warnings.catch_warnings`` puts
+    ``warnings.showwarning`` and the filters back on the way out, so a longer process calling
+    ``main`` (a test) keeps its own.
+
+    Example:
+        >>> main(["layers", "resnet18", "--weights", "none"])  # doctest: +SKIP
+        0
+    """
     args = build_parser().parse_args(argv)
-    plain, warnings.formatwarning = warnings.formatwarning, _note  # one line per warning
-    try:
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_note
         return _run(args)
-    finally:
-        warnings.formatwarning = plain  # main() may run inside a longer process (tests)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from actassert.cli_commands import COMMANDS  # torch loads here, once a command runs
+
     try:
-        commands = {"layers": _layers, "record": _record, "tutorial": _tutorial,
-                    "check": run_check_command, "diff": _diff}
-        return commands[args.command](args)
+        return COMMANDS[args.command](args)
     except WeightsUnavailableError as exc:
         print(f"actassert {args.command}: error: {exc}\nOn the command line: --weights none "
               "gives a random initialisation.", file=sys.stderr)

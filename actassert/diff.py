@@ -12,16 +12,16 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import torch
 
 from actassert.errors import GoldenError
 from actassert.golden_compare import Comparison, compare
 from actassert.golden_stats import collect
-
-if TYPE_CHECKING:
-    import torch
+from actassert.models import Network
+from actassert.recording import record
 
 __all__ = ["LayerChange", "diff_activations", "load_state_dict_network", "read_record_npz",
            "record_layers", "report_lines"]
@@ -67,8 +67,6 @@ def diff_activations(a: Mapping[str, Any], b: Mapping[str, Any], *,
     Raises:
         GoldenError: the two hold different layers or shapes of one layer.
     """
-    import torch
-
     missing = [k for k in a if k not in b] + [k for k in b if k not in a]
     if missing:
         raise GoldenError(f"the two recordings hold different layers: {', '.join(missing[:5])} "
@@ -125,12 +123,8 @@ def read_record_npz(path: Path) -> dict[str, np.ndarray]:
         raise GoldenError(f"{path}: not a readable .npz of `actassert record` ({exc})") from None
 
 
-def load_state_dict_network(net: Any, path: Path) -> Any:
-    """A copy of ``net`` (a Network) with the weights of a state-dict file (``weights_only``)."""
-    import torch
-
-    from actassert.models import Network
-
+def load_state_dict_network(net: Network, path: Path) -> Network:
+    """A copy of ``net`` with the weights of a state-dict file (loaded ``weights_only``)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, ValueError) as exc:
@@ -147,10 +141,9 @@ def load_state_dict_network(net: Any, path: Path) -> Any:
                    name=net.name, weights=f"state dict {path.name}", device=net.device)
 
 
-def record_layers(net: Any, layers: Sequence[str], images: torch.Tensor) -> dict[str, Any]:
+def record_layers(net: Network, layers: Sequence[str], images: torch.Tensor
+                  ) -> dict[str, torch.Tensor]:
     """The outputs of ``layers`` for ``images``, on the CPU, in forward order."""
-    from actassert.recording import record
-
     with record(net, list(layers), register=False, keep_inputs=False, offload="cpu") as acts:
         net(images)
     if acts.never_ran():

@@ -11,14 +11,14 @@ import hashlib
 import platform
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import torch
+import torchvision
 
+import actassert
 from actassert.errors import GoldenError
-
-if TYPE_CHECKING:
-    import torch
 
 __all__ = ["STATISTICS", "Golden", "kernel_stats", "collect", "MAX_MAP_VALUES"]
 
@@ -59,8 +59,6 @@ def kernel_stats(tensor: torch.Tensor) -> np.ndarray:
         >>> kernel_stats(torch.tensor([[1.0, -2.0], [3.0, 0.0]]))[:, 0].tolist()
         [2.0, 1.0, 1.0, 3.0, 1.0]
     """
-    import torch
-
     x = tensor.detach().cpu()
     x = x.float() if x.dtype == torch.bool else x
     if x.dim() < 2:
@@ -76,8 +74,6 @@ def kernel_stats(tensor: torch.Tensor) -> np.ndarray:
 
 def _tensors(data: Any) -> dict[str, torch.Tensor]:
     """The layer -> tensor mapping of ``data``, in its order, checked."""
-    import torch
-
     if not isinstance(data, Mapping):
         raise GoldenError(f"activation_regression.check takes an Activations (record), a "
                           f"Responses (sweep) or a mapping of tensors; got {type(data).__name__}")
@@ -96,8 +92,6 @@ def _tensors(data: Any) -> dict[str, torch.Tensor]:
 
 def _first_maps(tensors: Mapping[str, torch.Tensor], cap: int) -> dict[str, np.ndarray]:
     """The first image's maps as float16, layer by layer in order, each while it fits the cap."""
-    import torch
-
     maps: dict[str, np.ndarray] = {}
     used = 0
     for key, value in tensors.items():
@@ -160,11 +154,6 @@ def _input_sha256(data: Any) -> str | None:
 
 def metadata(data: Any, tensors: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     """Where and how ``data`` was computed: model, input, versions, device, dtype and threads."""
-    import torch
-    import torchvision
-
-    import actassert
-
     net, name, weights = _model_of(data)
     first = next(iter(tensors.values()))
     device, dtype = str(first.device), str(first.dtype)

@@ -6,11 +6,11 @@ import fnmatch
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from torch import nn
+
 from actassert.errors import LayerNotFoundError
 
 if TYPE_CHECKING:
-    from torch import nn
-
     from actassert.types import ModelLike
 
 __all__ = ["list_layers", "resolve_layers", "root_module", "LayerRequest"]
@@ -20,8 +20,6 @@ _GLOB_CHARS = set("*?[")
 
 def root_module(model: ModelLike) -> nn.Module:
     """The ``nn.Module`` behind a :class:`~actassert.Network` or a plain module."""
-    from torch import nn
-
     module = getattr(model, "module", model)
     if not isinstance(module, nn.Module):
         raise TypeError(f"expected an actassert.Network or a torch.nn.Module, got "

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -36,14 +37,20 @@ from actassert.settings import (
 )
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
+    import torch
+
+    from actassert.battery import Options
+    from actassert.determinism import Deterministic
+    from actassert.fixtures import HookedLayersFixture, ModelFixture
     from actassert.golden import ActivationRegressionFixture
-    from actassert.models import Network
-    from actassert.recording import Activations
+    from actassert.stimuli import BoundStimuli
 
 settings_key = pytest.StashKey[Settings]()
 
 
-_previous_weights_key = pytest.StashKey[Any]()
+_previous_weights_key = pytest.StashKey[tuple[list[Path], bool | None]]()  # weightfiles.configure
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -73,7 +80,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(INI[option], f"default of {option}", default="")
 
 
-def _add_battery_options(parser: pytest.Parser, group: Any) -> None:
+def _add_battery_options(parser: pytest.Parser, group: pytest.OptionGroup) -> None:
     group.addoption(OPTION_MODEL, dest="actassert_model", action="append", metavar="NAME",
                     help="run the battery of checks on a model (repeatable): torchvision "
                          "names, timm:NAME, package.module:factory; NAME@WEIGHTS picks weights, "
@@ -155,7 +162,7 @@ def get_settings(config: pytest.Config) -> Settings:
     return config.stash[settings_key]
 
 
-def session_device(config: pytest.Config) -> Any:
+def session_device(config: pytest.Config) -> torch.device:
     """The ``torch.device`` of a run: ``--actassert-device``, with each xdist worker its GPU."""
     from actassert._device import resolve_device
 
@@ -163,7 +170,7 @@ def session_device(config: pytest.Config) -> Any:
     return resolve_device(get_settings(config).device, worker=worker)
 
 
-def battery_options(config: pytest.Config) -> Any:
+def battery_options(config: pytest.Config) -> Options:
     """The battery's options (``actassert.battery.Options``) of a pytest run."""
     from actassert.battery import Options
 
@@ -185,7 +192,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 @pytest.fixture(scope="session")
-def actassert_device(pytestconfig: pytest.Config) -> Any:
+def actassert_device(pytestconfig: pytest.Config) -> torch.device:
     """The ``torch.device`` of this session (``--actassert-device``, default auto).
 
     Under pytest-xdist, ``auto`` gives worker ``gwK`` the GPU ``cuda:K % count``.
@@ -194,24 +201,21 @@ def actassert_device(pytestconfig: pytest.Config) -> Any:
 
 
 @pytest.fixture(scope="session")
-def actassert_model(actassert_device: Any) -> Callable[..., Network]:
-    """A factory loading torchvision models once per session, in eval mode, on the device.
+def actassert_model(actassert_device: torch.device) -> ModelFixture:
+    """Loads models once per session, in eval mode, on the session's device.
 
-    ``actassert_model("resnet50", weights=None)``. Missing weights skip the test (or fail it
-    under ``--actassert-require-weights``). After each test, a network the test left in train
-    mode, with hooks, or with changed weights is restored and a warning names what was undone.
+    ``actassert_model("resnet50", weights=None)`` (see
+    :class:`actassert.fixtures.ModelFixture`). Missing weights skip the test (or fail it under
+    ``--actassert-require-weights``). After each test, a network the test left in train mode,
+    with hooks, or with changed weights is restored and a warning names what was undone.
     """
-    from actassert.models import load_model
+    from actassert.fixtures import ModelFixture
 
-    def factory(name: str, *, weights: Any = "DEFAULT", device: Any = None,
-                **kwargs: Any) -> Network:
-        return load_model(name, weights=weights, device=device or actassert_device, **kwargs)
-
-    return factory
+    return ModelFixture(actassert_device)
 
 
 @pytest.fixture(scope="session")
-def stimuli(actassert_device: Any) -> Any:
+def stimuli(actassert_device: torch.device) -> BoundStimuli:
     """Stimulus generators bound to the session's device (session-scoped: usable in ``@given``).
 
     ``stimuli.hue_disc(range(0, 360, 10), size=64)`` is ``actassert.stimuli.hue_disc`` drawing on
@@ -223,24 +227,22 @@ def stimuli(actassert_device: Any) -> Any:
 
 
 @pytest.fixture
-def hooked_layers() -> Iterator[Callable[..., Activations]]:
-    """A factory that hooks layers for the rest of the test and unhooks them at teardown.
+def hooked_layers() -> Iterator[HookedLayersFixture]:
+    """Hooks layers for the rest of the test and unhooks them at teardown.
 
     ``acts = hooked_layers(net, ["layer2", "fc"]); net(images); acts["fc"]``. Takes the keyword
-    arguments of :func:`actassert.record`. Inside ``@given`` tests use ``record`` as a ``with``
-    block instead (Hypothesis forbids function-scoped fixtures there).
+    arguments of :func:`actassert.record` (see :class:`actassert.fixtures.HookedLayersFixture`).
+    Inside ``@given`` tests use ``record`` as a ``with`` block instead (Hypothesis forbids
+    function-scoped fixtures there).
     """
-    from actassert.recording import record
+    from actassert.fixtures import HookedLayersFixture
 
     with ExitStack() as stack:
-        def factory(model: Any, layers: Any, **kwargs: Any) -> Activations:
-            return stack.enter_context(record(model, layers, **kwargs))
-
-        yield factory
+        yield HookedLayersFixture(stack)
 
 
 @pytest.fixture
-def deterministic() -> Iterator[Any]:
+def deterministic() -> Iterator[Deterministic]:
     """Deterministic torch for one test: deterministic kernels, cuDNN benchmark off, seeds 0.
 
     Returns :class:`actassert.determinism.Deterministic` (``.seed``, ``.reseed()``); every flag,
@@ -254,7 +256,7 @@ def deterministic() -> Iterator[Any]:
 
 
 @pytest.fixture
-def activation_regression(lazy_datadir: Any, original_datadir: Any,
+def activation_regression(lazy_datadir: Path, original_datadir: Path,
                           request: pytest.FixtureRequest) -> ActivationRegressionFixture:
     """Compare recorded activations with a golden file: ``activation_regression.check(acts)``.
 
@@ -299,7 +301,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
             _guard_shared_models(item, models)
 
 
-def _guard_shared_models(item: pytest.Item, models: Any) -> None:
+def _guard_shared_models(item: pytest.Item, models: ModuleType) -> None:
     """Undo what a test changed in cached networks, warning with what was undone."""
     for network in models.cached_models():
         try:

@@ -1,5 +1,9 @@
 """The actassert command: layers and record."""
 
+import subprocess
+import sys
+import warnings
+
 import numpy as np
 import pytest
 
@@ -69,3 +73,30 @@ def test_missing_weights_name_the_cli_flag(tmp_path, monkeypatch, capsys):
     assert main(["layers", "resnet18", "--weights", "DEFAULT", "--offline"]) == 2
     err = capsys.readouterr().err
     assert "resnet18-f37072fd.pth" in err and "--weights none" in err
+
+
+def test_warnings_print_as_notes_and_the_process_keeps_its_own(tmp_path, monkeypatch, capsys):
+    (tmp_path / "noisy_factory.py").write_text(
+        "import warnings\nimport torch\n\n"
+        "def build():\n"
+        "    warnings.warn('built with a warning', UserWarning)\n"
+        "    return torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = (warnings.showwarning, warnings.formatwarning, list(warnings.filters))
+    assert main(["layers", "noisy_factory:build", "--device", "cpu", "--size", "16"]) == 0
+    err = capsys.readouterr().err
+    assert "note: built with a warning\n" in err and "UserWarning" not in err
+    assert (warnings.showwarning, warnings.formatwarning, list(warnings.filters)) == before
+    assert main(["layers", "resnet5O", "--weights", "none"]) == 2  # an error restores them too
+    assert (warnings.showwarning, warnings.formatwarning, list(warnings.filters)) == before
+
+
+def test_help_and_usage_errors_answer_without_loading_torch(tmp_path):
+    code = ("import sys\nfrom actassert.cli import main\n"
+            "for argv in (['--help'], ['layers', '--size', '0']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "print('HEAVY:', sorted(m for m in ('torch', 'torchvision') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert "usage: actassert" in out.stdout and "too small" in out.stderr
+    assert "HEAVY: []" in out.stdout

@@ -40,8 +40,18 @@ def test_fixtures_load_models_and_hook_layers(pytester):
     pytester.makepyfile("""
         import torch
 
+        from actassert.fixtures import HookedLayersFixture, ModelFixture
+        from actassert.stimuli import BoundStimuli
+
         def test_device(actassert_device):
             assert actassert_device == torch.device("cpu")
+
+        def test_typed_objects(actassert_model: ModelFixture, hooked_layers: HookedLayersFixture,
+                               stimuli: BoundStimuli):
+            assert isinstance(actassert_model, ModelFixture) and actassert_model.device.type == "cpu"
+            assert isinstance(hooked_layers, HookedLayersFixture)
+            assert isinstance(stimuli, BoundStimuli)
+            assert stimuli.hue_disc([0, 90], size=16).device.type == "cpu"
 
         def test_model_and_hooks(actassert_model, hooked_layers):
             net = actassert_model("resnet18", weights=None)
@@ -58,7 +68,19 @@ def test_fixtures_load_models_and_hook_layers(pytester):
             assert net.problems() == []
     """)
     result = pytester.runpytest(f"{OPTION_DEVICE}=cpu", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=4)
+
+
+@pytest.mark.parametrize("fixture, function", [("ModelFixture", "load_model"),
+                                               ("HookedLayersFixture", "record")])
+def test_fixture_objects_take_the_arguments_of_the_function_they_call(fixture, function):
+    import inspect
+
+    from actassert import fixtures
+
+    called = getattr(fixtures, function)
+    own = list(inspect.signature(getattr(fixtures, fixture).__call__).parameters)[1:]  # no self
+    assert own == list(inspect.signature(called).parameters), f"keep {fixture} in step with {function}"
 
 
 def test_a_test_cannot_spoil_the_shared_model(pytester):

@@ -157,3 +157,76 @@ def test_no_block_of_six_lines_is_repeated():
                 repeated.append(f"{where} repeats {seen[key]}")
             seen.setdefault(key, where)
     assert repeated == [], "move the repeated code into one function: " + ", ".join(repeated[:10])
+
+
+# -- issue 13: one rule for importing torch ------------------------------------------------------
+# The modules pytest loads with the plugin (found by importing actassert.plugin in a fresh
+# process) never import torch at module level: their functions import it once a test needs it.
+# Every other module imports torch and torchvision at its top, never inside a function.
+
+# module -> why it imports torch inside a function although it is not on the plugin's load path
+TORCH_INSIDE_FUNCTIONS_ALLOWED: dict[str, str] = {}
+# TEMPORARY: fixed on branch core/models/draw (measures.py, recording.py: "core"; models.py,
+# weightfiles.py: "models"); the lead removes these after merging those branches.
+TORCH_INSIDE_FUNCTIONS_FIXED_ON_OTHER_BRANCHES = {"measures.py", "recording.py", "models.py",
+                                                   "weightfiles.py"}
+_TORCH_PACKAGES = ("torch", "torchvision")
+
+
+def _imports_torch(node: ast.AST) -> bool:
+    if isinstance(node, ast.Import):
+        return any(alias.name.split(".")[0] in _TORCH_PACKAGES for alias in node.names)
+    return (isinstance(node, ast.ImportFrom) and node.level == 0
+            and (node.module or "").split(".")[0] in _TORCH_PACKAGES)
+
+
+def _torch_imports(node: ast.AST, *, in_function: bool = False) -> list[tuple[int, bool]]:
+    """``(line, inside a function)`` of every torch import under ``node``, ``TYPE_CHECKING``
+    blocks left out (they never run)."""
+    found = []
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.If) and ast.unparse(child.test).endswith("TYPE_CHECKING"):
+            children: list[ast.AST] = list(child.orelse)
+        else:
+            children = [child]
+        for item in children:
+            if _imports_torch(item):
+                found.append((item.lineno, in_function))
+            nested = in_function or isinstance(
+                item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            found.extend(_torch_imports(item, in_function=nested))
+    return found
+
+
+def _plugin_load_path() -> tuple[set[str], list[str]]:
+    """The package's files a fresh process loads with ``import actassert.plugin``, and which of
+    torch and torchvision that loads."""
+    code = ("import sys, actassert.plugin; "
+            "print(' '.join(m for m in sys.modules if m.split('.')[0] == 'actassert')); "
+            "print(' '.join(p for p in ('torch', 'torchvision') if p in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, check=True).stdout.split("\n")
+    files = set()
+    for module in out[0].split():
+        path = Path(*module.split(".")[1:])
+        files.add((path / "__init__.py").as_posix() if (PACKAGE / path).is_dir()
+                  else path.with_suffix(".py").as_posix())
+    return files, out[1].split()
+
+
+def test_torch_is_imported_at_the_top_outside_the_plugin_load_path():
+    load_path, heavy = _plugin_load_path()
+    assert "plugin.py" in load_path and "__init__.py" in load_path, load_path
+    assert heavy == [], f"import actassert.plugin loads {heavy}"
+    at_load, inside = [], []
+    for name, tree in _modules():
+        for line, in_function in _torch_imports(tree):
+            if name in load_path and not in_function:
+                at_load.append(f"{name}:{line}")
+            elif (name not in load_path and in_function
+                  and name not in TORCH_INSIDE_FUNCTIONS_ALLOWED
+                  and name not in TORCH_INSIDE_FUNCTIONS_FIXED_ON_OTHER_BRANCHES):
+                inside.append(f"{name}:{line}")
+    assert at_load == [], ("the plugin loads these modules when pytest starts; import torch "
+                           "inside their functions: " + ", ".join(at_load))
+    assert inside == [], "import torch at the top of the module: " + ", ".join(inside)

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
+from actassert.tuning import Tuning
+
 __all__ = ["PLOTTED_KERNELS", "TOP_KERNELS", "KernelRow", "LayerResult", "best_frequency_tuning", "layer_result", "quartiles"]
 
 TOP_KERNELS = 8
@@ -50,8 +54,6 @@ class LayerResult:
 
 def quartiles(values: Any, *, log: bool = False) -> list[float]:
     """25%, 50% and 75% quantiles (linear interpolation; on log values when ``log``)."""
-    import torch
-
     x = torch.as_tensor(values, dtype=torch.float64).flatten()
     if log:
         x = x.log()
@@ -92,10 +94,6 @@ def best_frequency_tuning(responses: Any, layer: str) -> tuple[Any, Any]:
     Returns:
         ``(tuning, frequency)``: the Tuning over orientation and each kernel's frequency.
     """
-    import torch
-
-    from actassert.tuning import Tuning
-
     freqs = responses.params["spatial_frequency"]
     values = torch.unique(freqs)
     per_freq = [Tuning(responses.params["orientation"][freqs == f], responses[layer][freqs == f],

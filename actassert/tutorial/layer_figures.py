@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from actassert import drawing
+from actassert.recording import record
 from actassert.tutorial.analysis import PLOTTED_KERNELS
 from actassert.tutorial.design import shape_label
 
@@ -33,8 +37,6 @@ def slug(layer: str) -> str:
 
 def preferred_stimulus(stimuli: Any, tuning: Any) -> int:
     """Index of the stimulus at the most selective kernel's preferred value (first such one)."""
-    import torch
-
     best = int(tuning.selectivity().argmax())
     value = float(tuning.preferred()[best])
     column = stimuli.params[tuning.parameter].double()
@@ -48,8 +50,6 @@ def grid_figures(maps: Any, layer: str, label: str, out: Path, prefix: str
     With more than ``2 * GRID_TOP`` kernels the page grid shows the ``GRID_TOP`` kernels with
     the highest mean response to the stimulus, strongest first, labelled with their ids.
     """
-    from actassert import drawing
-
     k = int(maps.shape[0])
     name = f"{prefix}-grid-{slug(layer)}.png"
     if k <= 2 * GRID_TOP:
@@ -70,9 +70,6 @@ def grid_figures(maps: Any, layer: str, label: str, out: Path, prefix: str
 def layer_figures(net: Any, stimuli: Any, tunings: dict[str, Any], out: Path,
                   prefix: str) -> dict[str, LayerFigures]:
     """Tuning plot and kernel grid of every layer, for one experiment."""
-    from actassert import drawing
-    from actassert.recording import record
-
     picks = {layer: preferred_stimulus(stimuli, t) for layer, t in tunings.items()}
     order = sorted(set(picks.values()))
     with record(net, list(tunings), register=False, keep_inputs=False) as acts:

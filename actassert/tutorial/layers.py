@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
+
+import torch
+
+from actassert.errors import NeverRanWarning
+from actassert.layers import list_layers, root_module
+from actassert.recording import record
 
 __all__ = ["ACTIVATIONS", "default_layers"]
 
@@ -18,14 +25,6 @@ def default_layers(net: Any, count: int = 8) -> list[str]:
     block's output after the residual sum). Falls back to every leaf module when the network
     has no activation module.
     """
-    import warnings
-
-    import torch
-
-    from actassert.errors import NeverRanWarning
-    from actassert.layers import list_layers, root_module
-    from actassert.recording import record
-
     modules = dict(root_module(net).named_modules())
     leaves = list_layers(net, leaves_only=True)
     wanted = [n for n in leaves if type(modules[n]).__name__ in ACTIVATIONS] or leaves

@@ -6,6 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+from PIL import Image
+
+from actassert import drawing
+from actassert._image_io import fit_image
+from actassert.recording import record
+from actassert.stimuli import Stimuli
 from actassert.tutorial.design import PHOTOS
 from actassert.tutorial.layer_figures import grid_figures
 
@@ -38,13 +46,6 @@ def _load(side: int, device: Any) -> tuple[Any, list[list[int]]] | None:
         from skimage import data
     except ImportError:
         return None
-    import numpy as np
-    import torch
-    from PIL import Image
-
-    from actassert._image_io import fit_image
-    from actassert.stimuli import Stimuli
-
     arrays, sizes = [], []
     for name in PHOTOS:
         pixels = getattr(data, name)()
@@ -60,11 +61,6 @@ def _load(side: int, device: Any) -> tuple[Any, list[list[int]]] | None:
 def photo_section(net: Any, layers: list[str], side: int, out: Path) -> Photos:
     """Show the photos to ``net``: top-5 classes of each, kernel grids of a few layers for the
     first one (the first, middle and last of ``layers``)."""
-    import torch
-
-    from actassert import drawing
-    from actassert.recording import record
-
     loaded = _load(side, getattr(net, "device", None))
     if loaded is None:
         return Photos(missing="scikit-image is not installed (pip install scikit-image, or the "

@@ -8,6 +8,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+import torchvision
+
+from actassert import __version__, drawing
 from actassert.tutorial.depth_plot import depth_plot
 from actassert.tutorial.design import Design, shape_label
 from actassert.tutorial.findings import Experiment
@@ -71,18 +75,11 @@ class Report:
 
 def versions() -> dict[str, str]:
     """Versions of Python, torch, torchvision and actassert."""
-    import torch
-    import torchvision
-
-    from actassert import __version__
-
     return {"python": platform.python_version(), "torch": torch.__version__,
             "torchvision": torchvision.__version__, "actassert": __version__}
 
 
 def _strips(measured: Any, out: Path) -> dict[str, str]:
-    from actassert import drawing
-
     strips = {}
     for key, stimuli in measured.stimuli.items():
         shown = stimuli.where(phase=0.0) if "phase" in stimuli.params else stimuli
