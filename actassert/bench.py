@@ -3,8 +3,6 @@ recording measured as a ratio of paired, interleaved runs, so drift on a busy ma
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +10,7 @@ from typing import Any
 import torch
 
 from actassert._messages import fail
+from actassert._paired import paired_ratio, timer_for
 from actassert.measures import sweep
 from actassert.recording import record
 
@@ -78,11 +77,14 @@ class Overhead:
 
     Attributes:
         ratio: the median of the per-round ratios (recorded / plain).
-        low: the lower quartile of the per-round ratios.
+        low: the lower quartile of the per-round ratios (how much single rounds vary).
         high: the upper quartile.
         rounds: how many A/B pairs were timed.
         plain: the median plain forward time, seconds.
         recorded: the median recorded forward time, seconds.
+        ci_low: the lower end of the 95% confidence interval of the median ratio (how well the
+            median is known; it narrows as rounds are added).
+        ci_high: the upper end.
     """
 
     ratio: float
@@ -91,43 +93,19 @@ class Overhead:
     rounds: int
     plain: float
     recorded: float
+    ci_low: float
+    ci_high: float
 
     def __str__(self) -> str:
-        return (f"{self.ratio:.3f}x (quartiles {self.low:.3f}-{self.high:.3f}, {self.rounds} "
-                f"paired rounds; plain {self.plain * 1e3:.1f} ms, recorded "
-                f"{self.recorded * 1e3:.1f} ms)")
-
-
-def _timer(device: Any) -> Callable[[Callable[[], Any]], float]:
-    """Seconds one call takes: CUDA events on a GPU (after a synchronise), else perf_counter."""
-    if getattr(device, "type", str(device)).startswith("cuda"):
-        def on_gpu(fn: Callable[[], Any]) -> float:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            torch.cuda.synchronize(device)
-            start.record()
-            fn()
-            end.record()
-            torch.cuda.synchronize(device)
-            return start.elapsed_time(end) / 1e3
-        return on_gpu
-
-    def on_cpu(fn: Callable[[], Any]) -> float:
-        begin = time.perf_counter()
-        fn()
-        return time.perf_counter() - begin
-    return on_cpu
-
-
-def _quartiles(values: Sequence[float]) -> tuple[float, float, float]:
-    if len(values) < 2:
-        return values[0], values[0], values[0]
-    q = statistics.quantiles(values, n=4, method="inclusive")
-    return q[0], statistics.median(values), q[2]
+        return (f"{self.ratio:.3f}x (95% CI {self.ci_low:.3f}-{self.ci_high:.3f}, quartiles "
+                f"{self.low:.3f}-{self.high:.3f}, {self.rounds} paired rounds; plain "
+                f"{self.plain * 1e3:.1f} ms, recorded {self.recorded * 1e3:.1f} ms)")
 
 
 def overhead(net: Any, images: Any, layers: Sequence[str], *, rounds: int = 20,
              warmup: int = 2, reduce: Callable[[Any], Any] | None = None,
-             baseline: Callable[[], Any] | None = None) -> Overhead:
+             baseline: Callable[[], Any] | None = None, precision: float | None = None,
+             max_rounds: int | None = None) -> Overhead:
     """Time recording ``layers`` against a plain forward in alternating pairs (A B A B ...).
 
     Each round times the plain forward and the recorded one back to back, in alternating order,
@@ -139,11 +117,15 @@ def overhead(net: Any, images: Any, layers: Sequence[str], *, rounds: int = 20,
         net: a :class:`~actassert.Network` or ``nn.Module``.
         images: the batch, moved to the network's device once.
         layers: what to record.
-        rounds: timed pairs (more rounds, narrower quartiles).
+        rounds: timed pairs (with ``precision``, the minimum).
         warmup: untimed pairs first (allocator, cuDNN autotuning, caches).
         reduce: as in :func:`~actassert.record`.
         baseline: a zero-argument function to compare with instead of the plain forward (e.g.
             the network truncated by hand after the deepest layer).
+        precision: keep timing pairs until the 95% confidence interval of the median ratio is
+            within ``± precision`` (e.g. 0.01 to tell 1.02 from 1.03), or ``max_rounds`` is
+            reached.
+        max_rounds: the most pairs ``precision`` may take (default 10 times ``rounds``).
 
     Example:
         >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU())
@@ -151,22 +133,12 @@ def overhead(net: Any, images: Any, layers: Sequence[str], *, rounds: int = 20,
         >>> o.rounds, o.ratio > 0
         (5, True)
     """
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise ValueError(f"rounds={rounds!r} must be a positive int")
     plain = baseline or forward_fn(net, images)
     recorded = forward_fn(net, images, layers=layers, reduce=reduce)
-    timed = _timer(getattr(net, "device", None))
-    for _ in range(warmup):
-        plain(), recorded()
-    a: list[float] = []
-    b: list[float] = []
-    for i in range(rounds):
-        first, second = (plain, recorded) if i % 2 == 0 else (recorded, plain)
-        t1, t2 = timed(first), timed(second)
-        a.append(t1 if i % 2 == 0 else t2)
-        b.append(t2 if i % 2 == 0 else t1)
-    low, ratio, high = _quartiles([y / x for x, y in zip(a, b, strict=True)])
-    return Overhead(ratio, low, high, rounds, statistics.median(a), statistics.median(b))
+    r = paired_ratio(plain, recorded, rounds=rounds, warmup=warmup, precision=precision,
+                     max_rounds=max_rounds, timer=timer_for(getattr(net, "device", None)))
+    return Overhead(r.ratio, r.low, r.high, r.rounds, r.a_seconds, r.b_seconds, r.ci_low,
+                    r.ci_high)
 
 
 def assert_overhead_below(max_ratio: float, net: Any, images: Any, layers: Sequence[str], *,
