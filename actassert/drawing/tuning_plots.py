@@ -160,8 +160,6 @@ class TuningLayout:
         log: a log x axis.
         hue: markers in their own hues (a hue sweep over 360 degrees).
         unit: the unit suffix of polar tick labels (``°``), or "".
-        nrows: rows of panels.
-        ncols: panels per row.
     """
 
     values: np.ndarray
@@ -173,15 +171,24 @@ class TuningLayout:
     log: bool
     hue: bool
     unit: str
-    nrows: int
-    ncols: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Rows of panels and panels per row."""
+        return _panel_grid(len(self.panels))
+
+
+def _panel_grid(n: int) -> tuple[int, int]:
+    """Rows and columns of ``n`` panels, at most four to a row."""
+    ncols = min(_PER_ROW, n)
+    return -(-n // ncols), ncols
 
 
 def _panels(data: _Curves, chosen: list[int], preferred: np.ndarray, parameter: str,
             polar: bool) -> list[Panel]:
     """One panel per chosen kernel, axis labels only along the bottom and the left of the grid."""
-    n, ncols = len(chosen), min(_PER_ROW, len(chosen))
-    nrows = -(-n // ncols)
+    n = len(chosen)
+    nrows, ncols = _panel_grid(n)
     digits = max(3, len(str(int(data.ids.max()))))
     unit = _UNITS.get(parameter)
     xlabel = f"{parameter} ({unit})" if unit else parameter
@@ -237,8 +244,7 @@ def tuning_layout(tuning: TuningLike, kernels: int | Sequence[int] | Tensor | No
         polar=polar, period=None if circular is None else float(circular),
         log=getattr(tuning, "scale", "linear") == "log",
         hue=parameter.lower() == "hue" and circular is not None and float(circular) == 360.0,
-        unit="°" if parameter in _DEGREES else "",
-        nrows=-(-len(chosen) // min(_PER_ROW, len(chosen))), ncols=min(_PER_ROW, len(chosen)))
+        unit="°" if parameter in _DEGREES else "")
 
 
 def render_tuning(layout: TuningLayout) -> Image.Image:
@@ -254,15 +260,14 @@ def render_tuning(layout: TuningLayout) -> Image.Image:
     from matplotlib.colors import hsv_to_rgb
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(2.9 * layout.ncols + 0.2, 2.6 * layout.nrows + 0.45), dpi=100,
-                 layout="constrained")
+    nrows, ncols = layout.shape
+    fig = Figure(figsize=(2.9 * ncols + 0.2, 2.6 * nrows + 0.45), dpi=100, layout="constrained")
     fig.suptitle(layout.title, fontsize=11)
     values = layout.values
     colours: Any = hsv_to_rgb(np.stack([np.mod(values, 360) / 360, np.full_like(values, 0.9),
                                         np.full_like(values, 0.9)], 1)) if layout.hue else "C0"
     for slot, panel in enumerate(layout.panels):
-        ax = fig.add_subplot(layout.nrows, layout.ncols, slot + 1,
-                             projection="polar" if layout.polar else None)
+        ax = fig.add_subplot(nrows, ncols, slot + 1, projection="polar" if layout.polar else None)
         _draw_panel(ax, layout, panel, colours)
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
