@@ -21,6 +21,9 @@ from actassert.drawing import (
     tuning_kernels,
     tuning_plot,
 )
+from actassert.drawing.grids import grid_layout, render_grid
+from actassert.drawing.strips import render_strip, strip_layout
+from actassert.drawing.tuning_plots import tuning_layout
 from actassert.errors import ActAssertError
 
 WHITE = 255
@@ -258,6 +261,23 @@ def test_save_png_creates_parents(tmp_path: Path) -> None:
         assert saved.size == (3, 2)
 
 
+def test_grid_layout_says_what_goes_where_and_render_draws_it() -> None:
+    maps = np.random.default_rng(0).random((20, 7, 7))
+    maps[3, 1, 2] = np.nan
+    layout = grid_layout(maps, cols=8, title="conv1")
+    assert layout.ncols == 8 and layout.cells.shape == (20, 56, 56)  # 7 px maps upscaled x8
+    assert layout.labels[:2] == ["K=000", "K=001"] and len(layout.label_widths) == 20
+    assert layout.bad_cells is not None and layout.bad_cells[3].sum() == 8 * 8
+    assert [line for line, _ in layout.header] == [
+        "conv1", layout.header[1][0], "1 NaN values drawn red (in 1 of 20 kernels)"]
+    assert layout.header[1][0].startswith("20 kernels of 7 x 7 positions; each map scaled")
+    drawn = render_grid(layout)
+    assert np.array_equal(np.asarray(drawn), np.asarray(kernel_grid(maps, cols=8, title="conv1")))
+    rows, cols = map_boxes(drawn, 56)
+    assert (len(rows), len(cols)) == (3, 8)
+    assert grid_layout(maps[:, :1, :1], labels=False).pointwise
+
+
 def test_512_kernel_grid_is_fast() -> None:
     import time
 
@@ -334,6 +354,26 @@ def test_kernel_ids_name_kernels_after_a_selection() -> None:
     assert tuning_kernels(fake, [42, 40]) == [42, 40]
     with pytest.raises(DrawingError, match=r"kernel 3 is not in this tuning \(kernel ids 40..43"):
         tuning_plot(fake, [3])
+
+
+def test_tuning_layout_titles_panels_and_labels_only_the_outer_axes() -> None:
+    fake = hue_fake(6, focus=[2])
+    linear = tuning_layout(fake, polar=False)
+    assert linear.shape == (2, 4) and not linear.polar and linear.hue and linear.period == 360.0
+    assert linear.title == ("layer1: hue tuning, 6 of 6 kernels "
+                            "(named kernels, then most selective first)")
+    first = linear.panels[0]
+    assert first.column == 2 and first.named and first.title == f"K=002  index {fake.index[2]:.2f}"
+    assert [p.named for p in linear.panels].count(True) == 1
+    assert [p.ylabel for p in linear.panels] == ["mean response", None, None, None,
+                                                 "mean response", None]
+    # the bottom panel of each column: row 2 for columns 0-1, row 1 for columns 2-3
+    assert [p.xlabel is not None for p in linear.panels] == [False, False, True, True, True, True]
+    assert linear.panels[0].xlabel is None and linear.panels[2].xlabel == "hue (degrees)"
+    polar = tuning_layout(fake, max_kernels=3)
+    assert polar.polar and polar.shape == (1, 3) and polar.unit == "°"
+    assert all(p.xlabel is None and p.ylabel is None for p in polar.panels)
+    assert polar.title.endswith("3 of 6 kernels (named kernels, then most selective first)")
 
 
 def test_without_an_index_the_strongest_kernels_come_first() -> None:
@@ -438,14 +478,16 @@ def test_no_pyplot_no_torch_and_backend_untouched() -> None:
         import numpy as np
         import actassert.drawing as d
         assert "torch" not in sys.modules and "matplotlib" not in sys.modules
-        import matplotlib
-        before = matplotlib.get_backend() if "matplotlib.pyplot" in sys.modules else None
         class T:
             values = np.arange(0.0, 360.0, 30.0)
             curves = np.random.default_rng(0).random((12, 3))
             circular, scale, parameter, layer = 360.0, "linear", "hue", "conv1"
             def preferred(self): return self.values[self.curves.argmax(0)]
             def selectivity(self): return np.array([0.1, 0.5, 0.3])
+        d.tuning_plots.tuning_layout(T())  # the layout step needs no matplotlib
+        assert "matplotlib" not in sys.modules, "matplotlib imported by tuning_layout"
+        import matplotlib
+        before = matplotlib.get_backend() if "matplotlib.pyplot" in sys.modules else None
         d.tuning_plot(T())
         d.kernel_grid(np.random.default_rng(0).random((4, 5, 5)))
         assert "matplotlib.pyplot" not in sys.modules, "pyplot imported"
@@ -478,6 +520,24 @@ def test_strip_caps_and_captions_and_keeps_the_highlight() -> None:
     inked = grey(img) < WHITE
     image_cols = [n for _, n in runs((grey(img) == 128).any(axis=0))]
     assert image_cols.count(96) == 12 and inked.any()
+
+
+def test_strip_layout_picks_evenly_spaced_images_and_render_draws_them() -> None:
+    images = grey_stimuli(360)
+    layout = strip_layout(images, labels={"hue": torch.arange(360.0)}, highlight=[5, 359])
+    assert len(layout.shown) == 24 and {5, 359} <= set(layout.shown)
+    assert layout.shown == sorted(layout.shown) and layout.marked == {5, 359}
+    assert layout.caption == "24 of 360 shown (evenly spaced)"
+    assert layout.lines[layout.shown.index(5)] == ["hue=5"]
+    assert layout.per_row == 12 and layout.size == (96, 96) and not layout.shrink
+    drawn = render_strip(layout)
+    assert drawn.size == layout.page_size
+    same = stimulus_strip(images, labels={"hue": torch.arange(360.0)}, highlight=[5, 359])
+    assert np.array_equal(np.asarray(drawn), np.asarray(same))
+    small = strip_layout(torch.rand(3, 3, 100, 50), labels=["a long label to wrap", "b", "c"],
+                         cell=50)
+    assert small.caption is None and small.shown == [0, 1, 2] and small.shrink
+    assert small.size == (25, 50) and len(small.lines[0]) == 2  # wrapped onto two lines
 
 
 def test_strip_layout_follows_cell_and_wraps_after_twelve() -> None:
