@@ -29,8 +29,16 @@ def test_overhead_pairs_rounds_and_reports_quartiles():
     measured = overhead(net, images, ["conv", "out"], rounds=9, warmup=1)
     assert isinstance(measured, Overhead) and measured.rounds == 9
     assert measured.low <= measured.ratio <= measured.high
+    assert measured.ci_low <= measured.ratio <= measured.ci_high
     assert measured.plain > 0 and measured.recorded > 0
-    assert "paired rounds" in str(measured)
+    assert "paired rounds" in str(measured) and "95% CI" in str(measured)
+
+
+def test_overhead_with_precision_times_more_rounds_until_the_median_is_known():
+    net = Slow().eval()
+    images = torch.rand(2, 3, 32, 32)
+    measured = overhead(net, images, ["conv"], rounds=9, warmup=1, precision=1e-9, max_rounds=15)
+    assert measured.rounds == 15  # a precision no timing reaches: bounded by max_rounds
 
 
 def test_overhead_sees_a_costly_reduction():
