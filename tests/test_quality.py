@@ -53,7 +53,6 @@ LONG_FUNCTIONS_OWNED_ELSEWHERE = {
     ("measures.py", "sweep"), ("recording.py", "_register"), ("recording.py", "record"),
     # TEMPORARY: split in the next commits of this branch
     ("drawing.py", "kernel_grid"), ("drawing.py", "tuning_plot"), ("drawing.py", "stimulus_strip"),
-    ("models.py", "load_model"),
 }
 # Same owner: these two classes move into errors.py with that work.
 EXCEPTIONS_OWNED_ELSEWHERE = {("measures.py", "SweepError"), ("recording.py", "ForwardStopped")}
