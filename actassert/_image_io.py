@@ -9,7 +9,10 @@ import re
 from pathlib import Path
 
 import numpy as np
+import requests
 from PIL import Image
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms.v2 import functional as TF
 
 from actassert.errors import ImageLoadError
 
@@ -39,8 +42,6 @@ def cache_path(url: str, cache_dir: str | os.PathLike[str] | None) -> Path:
 
 
 def _fetch(url: str, timeout: float) -> bytes:
-    import requests
-
     fix = "check the URL in a browser, or download the file and pass its path"
     try:
         response = requests.get(url, timeout=timeout)
@@ -110,18 +111,17 @@ def read_source(source: str | os.PathLike[str], *, cache_dir: str | os.PathLike[
 
 
 def fit_image(image: Image.Image, size: int, fit: str) -> np.ndarray:
-    """Resize like torchvision's transforms on a pillow image; returns ``uint8 [size, size, 3]``.
+    """Resize with torchvision's transforms on a pillow image; returns ``uint8 [size, size, 3]``.
 
-    ``"squash"`` equals ``Resize((size, size))``; ``"crop"`` equals ``Resize(size)`` followed by
-    ``CenterCrop(size)`` (bilinear, pillow's antialiasing, the same rounding).
+    ``"squash"`` is ``Resize((size, size))``; ``"crop"`` is ``Resize(size)`` followed by
+    ``CenterCrop(size)`` (bilinear, pillow's antialiasing), so photos match the tutorial's
+    preprocessing byte for byte.
+
+    Example:
+        >>> fit_image(Image.new("RGB", (40, 20)), 16, "crop").shape
+        (16, 16, 3)
     """
     if fit == "squash":
-        return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR))
-    width, height = image.size
-    short, long = (width, height) if width <= height else (height, width)
-    new_long = int(size * long / short)
-    new_w, new_h = (size, new_long) if width <= height else (new_long, size)
-    resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR)
-    top = round((new_h - size) / 2.0)
-    left = round((new_w - size) / 2.0)
-    return np.asarray(resized.crop((left, top, left + size, top + size)))
+        return np.asarray(TF.resize(image, [size, size], InterpolationMode.BILINEAR))
+    resized = TF.resize(image, [size], InterpolationMode.BILINEAR)
+    return np.asarray(TF.center_crop(resized, [size, size]))

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from actassert._device import resolve_device
 from actassert.errors import StimulusError, closest
 
 __all__ = ["Index", "Stimuli"]
@@ -285,8 +286,6 @@ def to_device(device: Any) -> torch.device:
     """Resolve a ``device=`` argument (None means CPU), raising ``StimulusError`` if unusable."""
     if device is None:
         return torch.device("cpu")
-    from actassert._device import resolve_device
-
     try:
         return resolve_device(device)
     except ValueError as err:

@@ -8,14 +8,17 @@ import warnings
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+import torch
+import torchvision.models as tvm
+from torch import nn
+
 from actassert._device import resolve_device
+from actassert._factory import check_weights
 from actassert.errors import ModelNotFoundError, WeightsFallbackWarning, WeightsUnavailableError
-from actassert.model_sources import Built, ModelSpec, parse_model_name
+from actassert.model_sources import Built, ModelSpec, build, parse_model_name
+from actassert.weightfiles import resolve_checkpoint
 
 if TYPE_CHECKING:
-    import torch
-    from torch import nn
-
     from actassert.types import DeviceLike, WeightsLike
 
 __all__ = ["Network", "load_model", "clear_model_cache", "cached_models", "WeightsFallbackWarning"]
@@ -49,9 +52,6 @@ class Network:
                  std: Sequence[float] | None = None, input_size: int = 224,
                  name: str | None = None, weights: str | None = None,
                  device: DeviceLike = "auto", categories: Sequence[str] | None = None) -> None:
-        import torch
-        from torch import nn
-
         if not isinstance(module, nn.Module):
             raise TypeError(f"Network wraps a torch.nn.Module, got {type(module).__name__} "
                             f"{module!r:.60}; for a torchvision model by name use load_model(name)")
@@ -85,8 +85,6 @@ class Network:
         converted to the network's dtype, as torchvision's transforms give float32 images: pixel
         values in [0, 1] lose nothing that matters. Integer images are refused (divide by 255).
         """
-        import torch
-
         if not isinstance(images, torch.Tensor):
             raise TypeError(f"images must be a torch.Tensor [N, 3, H, W], got {type(images).__name__}"
                             + ("; convert with torch.from_numpy(array)"
@@ -139,8 +137,6 @@ class Network:
         The return type is ``Any`` because it is whatever the wrapped module returns: a logits
         tensor for classifiers, a dict or tuple for detection and multi-head models.
         """
-        import torch
-
         x = self.preprocess(images)
         with torch.no_grad():
             return self.module(x)
@@ -220,8 +216,6 @@ def evict(network: Network) -> None:
 
 
 def _weights_enum(name: str) -> Any:
-    import torchvision.models as tvm
-
     valid = tvm.list_models(module=tvm)
     if name not in valid:
         raise ModelNotFoundError(name, valid)
@@ -230,8 +224,6 @@ def _weights_enum(name: str) -> Any:
 
 def _pick_weights(name: str, enum: Any, weights: Any, download: bool | None) -> tuple[Any, Any]:
     """Resolve ``weights`` to an enum member and a local checkpoint path."""
-    from actassert.weightfiles import resolve_checkpoint
-
     if isinstance(weights, str) and weights.upper() != "DEFAULT":
         member = getattr(enum, weights, None)
         if member is None or not isinstance(member, enum):
@@ -267,8 +259,6 @@ def _pick_weights(name: str, enum: Any, weights: Any, download: bool | None) -> 
 @contextlib.contextmanager
 def _state_dict_from(enum_cls: Any, path: Any) -> Iterator[None]:
     """Make torchvision's builders read the checkpoint at ``path`` (``weights_only=True``)."""
-    import torch
-
     original = enum_cls.get_state_dict
 
     def get_state_dict(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -282,9 +272,6 @@ def _state_dict_from(enum_cls: Any, path: Any) -> Iterator[None]:
 
 
 def _build(name: str, member: Any, path: Any, seed: int) -> tuple[nn.Module, Any]:
-    import torch
-    import torchvision.models as tvm
-
     if member is None:
         def init(module: nn.Module | None = None) -> nn.Module:
             with torch.random.fork_rng(devices=[]):
@@ -353,7 +340,12 @@ def load_model(name: str, *, weights: WeightsLike = "DEFAULT", device: DeviceLik
     spec = parse_model_name(name)
     if spec.source != "torchvision":
         return _load_built(spec, weights, device, download, seed)
-    name = spec.name
+    return _load_torchvision(spec.name, weights, device, download, seed)
+
+
+def _load_torchvision(name: str, weights: Any, device: Any, download: bool | None,
+                      seed: int) -> Network:
+    """``load_model`` for torchvision models: resolve the weights, build, wrap, cache."""
     enum = _weights_enum(name)
     if weights is not None and not isinstance(weights, (str, enum)):
         raise TypeError(f"weights={weights!r} is not a weights name ('DEFAULT', "
@@ -371,8 +363,8 @@ def load_model(name: str, *, weights: WeightsLike = "DEFAULT", device: DeviceLik
         if resolved in _cache:  # "DEFAULT", "default" and the name it resolved to share one copy
             _cache[key] = _cache[resolved]
             return _cache[key]
-        meta_source = member or enum.DEFAULT
         module, restore = _build(name, member, path, seed)
+        meta_source = member or enum.DEFAULT
         transform = meta_source.transforms()
         network = Network(module, mean=transform.mean, std=transform.std,
                           input_size=transform.crop_size[0], name=name,
@@ -394,12 +386,8 @@ def _guarded(network: Network, restore: Any) -> Network:
 def _load_built(spec: ModelSpec, weights: Any, device: Any, download: bool | None,
                 seed: int) -> Network:
     """``load_model`` for timm models and factories: build, wrap in a ``Network``, cache."""
-    from actassert.model_sources import build
-
     target = resolve_device(device)
     if spec.source == "factory":  # a factory builds its own weights: one copy per seed
-        from actassert._factory import check_weights
-
         check_weights(spec.name, weights)
         requested: str | None = f"factory:{seed}"
     else:

@@ -24,10 +24,12 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from actassert._colour import disc_colours, luma
+from actassert._image_io import fit_image, read_source
 from actassert._stimulus_set import Stimuli
 from actassert._stimulus_set import to_device as _device
 from actassert.errors import StimulusError
@@ -189,11 +191,7 @@ def gratings(orientations: Values, spatial_frequencies: Values, phases: Values =
     if not 0.0 < grey < 1.0:
         raise StimulusError(f"background={background!r} must be strictly between 0 and 1 (the "
                             "mean grey level the grating modulates)")
-    aperture = None
-    if radius is not None:
-        if not isinstance(radius, numbers.Real):
-            raise StimulusError(f"radius={radius!r} must be one number (or None)")
-        aperture = _reals("radius", radius, 0.0, 0.5, "half the image side", True)[0] * side
+    aperture = _aperture(radius, side)
     axes = _product(
         orientation=_wrap(_reals("orientations", orientations), 180.0),
         spatial_frequency=_reals("spatial_frequencies", spatial_frequencies, 0.0, side / 2,
@@ -204,22 +202,9 @@ def gratings(orientations: Values, spatial_frequencies: Values, phases: Values =
     if peak > 1.0:
         raise StimulusError(f"contrast={contrast!r} on background={background!r} reaches "
                             f"{peak:g} > 1; lower the contrast or the background")
-    theta = torch.deg2rad(axes["orientation"])
-    k = 2.0 * math.pi * axes["spatial_frequency"] / side
-    a, b = (t.to(dev, torch.float32)[:, None, None] for t in (k * theta.cos(), -k * theta.sin()))
-    phi = torch.deg2rad(axes["phase"]).to(dev, torch.float32)[:, None, None]
-    dx, dy = _grid(side, None, dev)
-    wave = torch.cos(a * dx + b * dy + phi)
-    gain = (grey * axes["contrast"]).to(dev, torch.float32)[:, None, None]
-    lum = (grey + gain * wave).clamp(0.0, 1.0)
-    if aperture is None:
-        mask = torch.ones_like(lum, dtype=torch.bool)
-    else:
-        disc = (dx * dx + dy * dy) < aperture ** 2
-        if not bool(disc.any()):
-            raise StimulusError(f"radius={radius!r} draws no pixel at size={side}; make it larger")
-        mask = disc.expand_as(lum).contiguous()
-        lum = torch.where(mask, lum, torch.tensor(grey, dtype=torch.float32, device=dev))
+    lum, mask = _grating_luminance(axes, side, grey, aperture, dev)
+    if not bool(mask[0].any()):
+        raise StimulusError(f"radius={radius!r} draws no pixel at size={side}; make it larger")
     images = lum[:, None].expand(-1, 3, -1, -1).contiguous()
     return Stimuli(images, mask[:, None], _stored(axes), {})
 
@@ -245,10 +230,6 @@ def load_images(paths_or_urls: Source | Sequence[Source], *, size: int = 224, fi
         >>> s.label(1)  # doctest: +SKIP
         'index=1 source=dog.jpg'
     """
-    import numpy as np
-
-    from actassert._image_io import fit_image, read_source
-
     if fit not in ("squash", "crop"):
         raise StimulusError(f"fit={fit!r} is not one of 'squash', 'crop'")
     if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not timeout > 0:
@@ -314,6 +295,27 @@ def _grid(side: int, center: Any, device: torch.device) -> tuple[Tensor, Tensor]
     return dx[None, :], dy[:, None]
 
 
+def _grating_luminance(axes: dict[str, Tensor], side: int, grey: float, aperture: float | None,
+                       device: torch.device) -> tuple[Tensor, Tensor]:
+    """Each grating's luminance ``[N, H, W]`` and its mask (the aperture, or all True).
+
+    ``aperture`` is the radius in pixels of the circular window (grey outside), ``None`` for none.
+    """
+    theta = torch.deg2rad(axes["orientation"])
+    k = 2.0 * math.pi * axes["spatial_frequency"] / side
+    a, b = (t.to(device, torch.float32)[:, None, None]
+            for t in (k * theta.cos(), -k * theta.sin()))
+    phi = torch.deg2rad(axes["phase"]).to(device, torch.float32)[:, None, None]
+    dx, dy = _grid(side, None, device)
+    wave = torch.cos(a * dx + b * dy + phi)
+    gain = (grey * axes["contrast"]).to(device, torch.float32)[:, None, None]
+    lum = (grey + gain * wave).clamp(0.0, 1.0)
+    if aperture is None:
+        return lum, torch.ones_like(lum, dtype=torch.bool)
+    mask = ((dx * dx + dy * dy) < aperture ** 2).expand_as(lum).contiguous()
+    return torch.where(mask, lum, torch.tensor(grey, dtype=torch.float32, device=device)), mask
+
+
 def _draw(shapes: Tensor, which: Tensor | None, rgb: Tensor, grey: float,
           axes: dict[str, Tensor], categories: dict[str, tuple[str, ...]],
           geometry: str) -> Stimuli:
@@ -370,6 +372,15 @@ def _reals(name: str, value: Any, low: float | None = None, high: float | None =
             raise StimulusError(f"{name}={x!r} must be {'>' if low_open else '>='} {low:g}")
         out.append(x)
     return out
+
+
+def _aperture(radius: Any, side: int) -> float | None:
+    """A grating's aperture radius in pixels from ``radius`` (a fraction of the side, or None)."""
+    if radius is None:
+        return None
+    if not isinstance(radius, numbers.Real):
+        raise StimulusError(f"radius={radius!r} must be one number (or None)")
+    return _reals("radius", radius, 0.0, 0.5, "half the image side", True)[0] * side
 
 
 def _wrap(values: list[float], period: float) -> list[float]:

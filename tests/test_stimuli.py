@@ -515,6 +515,39 @@ def test_load_images_fits_like_torchvision(skimage_data: pathlib.Path, size: int
     assert squash.label(0) == "index=0 source=chelsea.png"
 
 
+def _fit_image_before_torchvision(image: Image.Image, size: int, fit: str) -> np.ndarray:
+    """``_image_io.fit_image`` as it was before it called torchvision: the reference."""
+    if fit == "squash":
+        return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR))
+    width, height = image.size
+    short, long = (width, height) if width <= height else (height, width)
+    new_long = int(size * long / short)
+    new_w, new_h = (size, new_long) if width <= height else (new_long, size)
+    resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR)
+    top = round((new_h - size) / 2.0)
+    left = round((new_w - size) / 2.0)
+    return np.asarray(resized.crop((left, top, left + size, top + size)))
+
+
+@pytest.mark.parametrize("fit", ["squash", "crop"])
+@pytest.mark.parametrize("width, height, size", [
+    (300, 200, 64),   # landscape, down
+    (151, 317, 224),  # portrait, odd sides, up on the short side
+    (224, 224, 224),  # already the size: no resampling
+    (640, 97, 33),    # very wide, odd target
+    (50, 51, 100),    # nearly square, up
+])
+def test_fit_image_gives_the_bytes_of_the_former_implementation(width: int, height: int,
+                                                                size: int, fit: str) -> None:
+    from actassert._image_io import fit_image
+
+    pixels = np.random.default_rng(width * height + size).integers(0, 256, (height, width, 3))
+    image = Image.fromarray(pixels.astype(np.uint8), "RGB")
+    obtained = fit_image(image, size, fit)
+    assert obtained.shape == (size, size, 3) and obtained.dtype == np.uint8
+    assert np.array_equal(obtained, _fit_image_before_torchvision(image, size, fit))
+
+
 def test_load_images_single_path_and_file_errors(skimage_data: pathlib.Path,
                                                  tmp_path: pathlib.Path) -> None:
     one = load_images(skimage_data / "coffee.png", size=32)
