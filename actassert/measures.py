@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from actassert import registry
 from actassert._progress import Progress
 from actassert._progress import wanted as progress_wanted
-from actassert.errors import ActAssertError
+from actassert.errors import SweepError
 
 if TYPE_CHECKING:
     import torch
@@ -49,10 +49,6 @@ REDUCTIONS = ("mean", "median", "foreground", "threshold", "centre")
 CIRCULAR_PARAMETERS = {"hue": 360.0, "orientation": 180.0, "phase": 360.0}
 
 Reducer = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
-
-
-class SweepError(ActAssertError, ValueError):
-    """A sweep was asked for something it cannot do; the message names the argument."""
 
 
 def _parse_threshold(threshold: float | str | None) -> tuple[float, bool]:

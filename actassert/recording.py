@@ -9,23 +9,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from actassert import registry
-from actassert.errors import ActAssertError, NeverRanWarning, RecordingError
+from actassert.errors import ActAssertError, ForwardStopped, NeverRanWarning, RecordingError
 from actassert.layers import LayerRequest, resolve_layers, root_module
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = ["record", "Activations", "ForwardStopped"]
+__all__ = ["record", "Activations"]
 
 Reduce = Callable[["torch.Tensor"], "torch.Tensor"] | Mapping[str, Callable[["torch.Tensor"], "torch.Tensor"]]
-
-
-class ForwardStopped(Exception):
-    """Raised inside a forward by ``record(stop_early=True)`` once every requested layer is done.
-
-    ``Activations.run`` catches it; a direct call of the network lets it through.
-    """
 
 
 class Activations(Mapping[str, "torch.Tensor"]):

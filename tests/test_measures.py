@@ -151,6 +151,14 @@ def test_stimuli_must_be_stimuli(resnet):
         sweep(resnet, "images/", ["layer1"])
 
 
+def test_sweep_raises_the_sweep_error_of_actassert_errors(resnet):
+    from actassert import errors
+
+    assert SweepError is errors.SweepError  # one class, importable from both modules
+    with pytest.raises(errors.SweepError, match="got str"):
+        sweep(resnet, "images/", ["layer1"])
+
+
 def test_plain_module_sweeps_too():
     net = nn.Sequential(nn.Conv2d(3, 2, 1), nn.ReLU())
     resp = sweep(net, hue_disc([0, 120, 240], size=16), ["0"], reduce="foreground")

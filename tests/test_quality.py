@@ -55,8 +55,7 @@ LONG_FUNCTIONS_OWNED_ELSEWHERE = {
     ("drawing.py", "kernel_grid"), ("drawing.py", "tuning_plot"), ("drawing.py", "stimulus_strip"),
     ("models.py", "load_model"), ("stimuli.py", "gratings"),
 }
-# Same owner: these two classes move into errors.py with that work.
-EXCEPTIONS_OWNED_ELSEWHERE = {("measures.py", "SweepError"), ("recording.py", "ForwardStopped")}
+EXCEPTIONS_OWNED_ELSEWHERE: set[tuple[str, str]] = set()
 MYPY_STRICT_FLAGS = ("disallow_untyped_defs", "disallow_incomplete_defs", "check_untyped_defs",
                      "warn_unused_ignores", "warn_redundant_casts", "strict_equality")
 

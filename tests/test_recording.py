@@ -6,8 +6,8 @@ from torch import nn
 
 import actassert as aa
 from actassert import registry
-from actassert.errors import RecordingError
-from actassert.recording import ForwardStopped, record
+from actassert.errors import ForwardStopped, RecordingError
+from actassert.recording import record
 
 
 def _hooks_left(module: nn.Module) -> int:
