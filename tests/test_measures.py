@@ -183,6 +183,8 @@ def test_relative_threshold_has_one_level_per_call_of_a_reused_module():
         maps = acts[f"layer1.0.relu#{call}"]
         level = 0.5 * maps.amax(dim=(0, 2, 3)).view(1, -1, 1, 1)
         torch.testing.assert_close(resp[f"layer1.0.relu#{call}"], (maps > level).float().mean((2, 3)))
+        # the first stimulus' maps, kept for failure figures, belong to the same call
+        torch.testing.assert_close(resp.maps[0][f"layer1.0.relu#{call}"], maps[0])
 
 
 def test_a_call_that_never_runs_is_named(resnet, discs):
