@@ -259,6 +259,7 @@ class Responses(Mapping[str, "torch.Tensor"]):
 
 
 def _batches(stimuli: StimuliLike, batch_size: int) -> Iterator[Stimuli]:
+    """The stimuli in batches of at most ``batch_size``; a stream's items must be ``Stimuli``."""
     if isinstance(stimuli, Stimuli):
         yield from stimuli.batches(batch_size)
         return
@@ -311,6 +312,7 @@ class _Reduction:
         self.keeper = keeper
 
     def __call__(self, maps: torch.Tensor) -> torch.Tensor:
+        """``[N, K]`` from one layer output ``maps``."""
         maps = to_channels_first(maps, self.channels, self.key)
         if self.keeper is not None:
             self.keeper.keep(self.module, maps)
@@ -365,6 +367,7 @@ class _FirstMaps:
         self.calls: dict[str, int] = {}
 
     def keep(self, module: str, maps: torch.Tensor) -> None:
+        """Keep the first image's maps of this call of ``module`` (first batch only)."""
         if self.active and maps.dim() >= 2:
             call = self.calls.get(module, 0)
             self.calls[module] = call + 1
@@ -538,4 +541,5 @@ def _parameters_only(batch: Stimuli) -> Stimuli:
 
 
 def _peak(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Each kernel's maximum over space, ``[N, K]`` (the first pass of a relative threshold)."""
     return maps.flatten(2).amax(dim=2) if maps.dim() > 2 else maps

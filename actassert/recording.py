@@ -198,12 +198,14 @@ class _EarlyStop:
         self.quota = _QUOTAS.get(self.root, {}).get(self.key)
 
     def learn(self, calls: dict[str, int]) -> None:
+        """After a full forward: its per-module call counts become the quota (and are kept)."""
         if self.quota is None:
             self.quota = {n: calls.get(n, 0) for n in self.names}
             if self.key is not None:
                 _QUOTAS.setdefault(self.root, {})[self.key] = self.quota
 
     def check(self, calls: dict[str, int]) -> None:
+        """Stop the forward (raise ``ForwardStopped``) once every quota is met."""
         if self.quota is not None and all(calls.get(n, 0) >= q for n, q in self.quota.items()):
             raise ForwardStopped()
 
@@ -249,6 +251,7 @@ class _LayerHook:
         self.skip_non_tensors = skip_non_tensors
 
     def __call__(self, module: nn.Module, args: object, output: object) -> None:
+        """The forward hook: count the call, then store the output, reduced, or skip it."""
         acts = self.acts
         call = acts._next_call(self.name)
         if acts._probing:
