@@ -167,8 +167,9 @@ class DrawingError(ActAssertError, ValueError):
 class ForwardStopped(Exception):
     """Raised inside a forward by ``record(stop_early=True)`` once every requested layer is done.
 
-    ``Activations.run`` catches it; a direct call of the network lets it through. Internal: it
-    is not in ``__all__`` and never reaches a user's test.
+    Internal: not in ``__all__``, and not an :class:`ActAssertError`, so ``except
+    ActAssertError`` never swallows it. ``Activations.run`` catches it; only a network called
+    directly inside a ``record(stop_early=True)`` block lets it through.
     """
 
 

@@ -22,19 +22,26 @@ is above the level and 0 elsewhere (the share of its single position).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
+
+import torch
+import torch.nn.functional as F
 
 from actassert import registry
+from actassert._memory import release_freed_memory
 from actassert._progress import Progress
 from actassert._progress import wanted as progress_wanted
-from actassert.errors import ActAssertError
+from actassert.errors import NeverRanWarning, SweepError
+from actassert.layers import resolve_layers
+from actassert.recording import record
+from actassert.stimuli import Stimuli
+from actassert.tuning import Tuning
 
 if TYPE_CHECKING:
-    import torch
-
-    from actassert.stimuli import Stimuli
-    from actassert.tuning import Tuning
+    from actassert.types import LayersLike, MapsReducer, ModelLike, StimuliLike, SweepReduceLike
 
 __all__ = ["sweep", "Responses", "REDUCTIONS", "reduce_maps", "SweepError", "looks_channels_last"]
 
@@ -47,13 +54,6 @@ TRIM_EVERY = 8
 REDUCTIONS = ("mean", "median", "foreground", "threshold", "centre")
 #: Parameters whose values wrap around, with their period (used by ``Responses.tuning``).
 CIRCULAR_PARAMETERS = {"hue": 360.0, "orientation": 180.0, "phase": 360.0}
-
-Reducer = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
-
-
-class SweepError(ActAssertError, ValueError):
-    """A sweep was asked for something it cannot do; the message names the argument."""
-
 
 def _parse_threshold(threshold: float | str | None) -> tuple[float, bool]:
     """``(level, relative)`` from ``0.5`` or ``"50%"``."""
@@ -115,7 +115,7 @@ def to_channels_first(maps: torch.Tensor, channels: str | None, layer: str = "")
     return maps
 
 
-def reduce_maps(maps: torch.Tensor, masks: torch.Tensor | None, how: str | Reducer, *,
+def reduce_maps(maps: torch.Tensor, masks: torch.Tensor | None, how: str | MapsReducer, *,
                 level: torch.Tensor | float | None = None) -> torch.Tensor:
     """Reduce ``maps`` ``[N, K, H, W]`` (or tokens ``[N, K, T]``) to ``[N, K]``; ``[N, K]`` passes.
 
@@ -125,9 +125,6 @@ def reduce_maps(maps: torch.Tensor, masks: torch.Tensor | None, how: str | Reduc
         how: ``"mean"``, ``"median"``, ``"foreground"``, ``"threshold"`` or a callable.
         level: the threshold, a float or a ``[K]`` tensor (one level per kernel).
     """
-    import torch
-    import torch.nn.functional as F
-
     if maps.dim() == 3 and how != "foreground" and not callable(how):
         maps = maps.unsqueeze(-1)  # tokens as a T x 1 map
     if callable(how):
@@ -172,7 +169,8 @@ class Responses(Mapping[str, "torch.Tensor"]):
 
     def __init__(self, data: dict[str, torch.Tensor], params: dict[str, torch.Tensor],
                  categories: dict[str, tuple[str, ...]], reduce: str, network: str,
-                 net: Any = None, layers: Sequence[str] = (), shown: Any = None,
+                 net: ModelLike | None = None, layers: Sequence[str] = (),
+                 shown: Stimuli | None = None,
                  channels: str | None = None) -> None:
         self._data = data
         self.params = params
@@ -212,8 +210,6 @@ class Responses(Mapping[str, "torch.Tensor"]):
         ``circular="auto"`` uses 360 for hue and phase, 180 for orientation, else linear.
         Stimuli sharing a parameter value (e.g. other radii) are averaged.
         """
-        from actassert.tuning import Tuning
-
         if parameter not in self.params:
             raise KeyError(f"no stimulus parameter {parameter!r}; the stimuli have "
                            f"{', '.join(self.params)}")
@@ -247,11 +243,6 @@ class Responses(Mapping[str, "torch.Tensor"]):
         reporting hooks never call a model. Never raises: a problem is kept in ``problems`` and
         shown in the test's report section instead.
         """
-        import warnings
-
-        from actassert.errors import NeverRanWarning
-        from actassert.recording import record
-
         if index in self.maps or self.net is None or self.shown is None:
             return
         try:
@@ -267,9 +258,8 @@ class Responses(Mapping[str, "torch.Tensor"]):
                                  f"figures: {type(exc).__name__}: {exc}")
 
 
-def _batches(stimuli: Stimuli | Iterable[Stimuli], batch_size: int) -> Iterator[Stimuli]:
-    from actassert.stimuli import Stimuli
-
+def _batches(stimuli: StimuliLike, batch_size: int) -> Iterator[Stimuli]:
+    """The stimuli in batches of at most ``batch_size``; a stream's items must be ``Stimuli``."""
     if isinstance(stimuli, Stimuli):
         yield from stimuli.batches(batch_size)
         return
@@ -280,56 +270,91 @@ def _batches(stimuli: Stimuli | Iterable[Stimuli], batch_size: int) -> Iterator[
         yield from item.batches(batch_size)
 
 
-def _pass(net: Any, stimuli: Any, layers: Sequence[str], reducers: dict[str, Reducer],
-          batch_size: int, show: bool, label: str, channels: str | None = None,
-          capture: bool = False
-          ) -> tuple[dict[str, torch.Tensor], list[Stimuli], Stimuli | None,
-                     dict[str, torch.Tensor]]:
-    """One streamed pass: the reduced responses, the batches' parameters (no images), the first
-    batch (kept whole, for failure figures) and, with ``capture``, the first stimulus' maps."""
-    import torch
+@dataclass(frozen=True)
+class _Plan:
+    """A sweep's checked arguments: what is shown, to which layers, in batches of what size."""
 
-    from actassert._memory import release_freed_memory
-    from actassert.recording import record
+    net: ModelLike
+    stimuli: StimuliLike
+    layers: list[str]  # resolved: ``name`` or ``name#k``
+    modules: list[str]  # the modules behind them, sorted
+    batch_size: int
+    show: bool  # progress on stderr
+    label: str  # how progress names the sweep: ``sweep resnet18``
+    channels: str | None
 
+
+class _Passed(NamedTuple):
+    """What one pass over the stimuli gives."""
+
+    data: dict[str, torch.Tensor]  # the reduced responses, ``[N, K]`` by layer key
+    seen: list[Stimuli]  # each batch's parameters (1-pixel images)
+    first: Stimuli | None  # the first batch, whole (for failure figures)
+    maps: dict[str, torch.Tensor]  # with ``capture``: the first stimulus' full maps by key
+
+
+class _Reduction:
+    """What a sweep's hook applies to one layer's output: kernels moved to dim 1, the first
+    stimulus' maps kept for failure figures, then the reduction with the batch's masks.
+
+    Its bound ``__call__`` is the ``reduce`` given to ``record``: one call per output.
+    """
+
+    __slots__ = ("batch", "channels", "fn", "keeper", "key", "module")
+
+    def __init__(self, fn: MapsReducer, key: str, channels: str | None,
+                 batch: dict[str, torch.Tensor], keeper: _FirstMaps | None) -> None:
+        self.fn = fn
+        self.key = key  # ``name`` or ``name#k``: how an error names the layer
+        self.module = key.partition("#")[0]  # the first maps are kept by module and call
+        self.channels = channels
+        self.batch = batch  # ``{"masks": ...}`` of the batch being shown
+        self.keeper = keeper
+
+    def __call__(self, maps: torch.Tensor) -> torch.Tensor:
+        """``[N, K]`` from one layer output ``maps``."""
+        maps = to_channels_first(maps, self.channels, self.key)
+        if self.keeper is not None:
+            self.keeper.keep(self.module, maps)
+        return self.fn(maps, self.batch["masks"])
+
+
+def _pass(plan: _Plan, reducers: Mapping[str, MapsReducer], label: str,
+          capture: bool = False) -> _Passed:
+    """One streamed pass over ``plan``'s stimuli, ``reducers`` applied inside the hooks (see
+    :class:`_Passed`); ``capture`` keeps the first stimulus' full maps."""
     seen: list[Stimuli] = []
     first: Stimuli | None = None
-    total = len(stimuli) if hasattr(stimuli, "__len__") else None
-    progress = Progress(label, total) if show and (total is None or total > batch_size) else None
-    device = getattr(net, "device", None)
-    holder: dict[str, Any] = {}
+    total = len(plan.stimuli) if isinstance(plan.stimuli, Sized) else None
+    show = plan.show and (total is None or total > plan.batch_size)
+    progress = Progress(label, total) if show else None
+    device = getattr(plan.net, "device", None)
+    batch: dict[str, torch.Tensor] = {}
     keeper = _FirstMaps() if capture else None
-
-    def hook(maps: torch.Tensor, fn: Reducer, key: str) -> torch.Tensor:
-        maps = to_channels_first(maps, channels, key)
-        if keeper is not None:
-            keeper.keep(key, maps)
-        return fn(maps, holder["masks"])
-
-    hooks = {name: (lambda maps, fn=fn, key=name: hook(maps, fn, key))
-             for name, fn in reducers.items()}
+    hooks = {key: _Reduction(fn, key, plan.channels, batch, keeper).__call__
+             for key, fn in reducers.items()}
     # inference_mode: no autograd bookkeeping at all (version counters, views), a little cheaper
     # than no_grad; what leaves this function is cloned outside it, so users get plain tensors.
-    with record(net, layers, reduce=hooks, offload="cpu", stop_early=True,
+    with record(plan.net, plan.layers, reduce=hooks, offload="cpu", stop_early=True,
                 register=False, keep_inputs=False) as acts, torch.inference_mode():
-        for batch in _batches(stimuli, batch_size):
+        for shown in _batches(plan.stimuli, plan.batch_size):
             if seen and len(seen) % TRIM_EVERY == 0:  # earlier batches' maps are free now
                 release_freed_memory()
             if seen and keeper is not None:
                 keeper.active = False
-            holder["masks"] = batch.masks if device is None else batch.masks.to(device)
-            acts.run(batch.images)
-            seen.append(_parameters_only(batch))
-            first = batch if first is None else first
+            batch["masks"] = shown.masks if device is None else shown.masks.to(device)
+            acts.run(shown.images)
+            seen.append(_parameters_only(shown))
+            first = shown if first is None else first
             if progress is not None:
-                progress.advance(len(batch))
+                progress.advance(len(shown))
         if progress is not None:
             progress.close()
         if acts.never_ran():
             raise SweepError(f"sweep: {acts.never_ran_message()}")
     data = {key: acts[key].clone() for key in acts}
     maps = {k: v.clone() for k, v in keeper.by_key(data).items()} if keeper is not None else {}
-    return data, seen, first, maps
+    return _Passed(data, seen, first, maps)
 
 
 class _FirstMaps:
@@ -342,12 +367,13 @@ class _FirstMaps:
         self.calls: dict[str, int] = {}
 
     def keep(self, module: str, maps: torch.Tensor) -> None:
+        """Keep the first image's maps of this call of ``module`` (first batch only)."""
         if self.active and maps.dim() >= 2:
             call = self.calls.get(module, 0)
             self.calls[module] = call + 1
             self.maps[(module, call)] = maps[0].detach().to("cpu", copy=True)
 
-    def by_key(self, data: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    def by_key(self, data: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The kept maps under the keys of the sweep's responses (``name`` or ``name#k``)."""
         out = {}
         for key in data:
@@ -358,8 +384,8 @@ class _FirstMaps:
         return out
 
 
-def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence[str], *,
-          reduce: str | Reducer = "mean", batch_size: int | None = None,
+def sweep(net: ModelLike, stimuli: StimuliLike, layers: LayersLike, *,
+          reduce: SweepReduceLike = "mean", batch_size: int | None = None,
           threshold: float | str | None = None, progress: bool | None = None,
           channels: str | None = None) -> Responses:
     """Show ``stimuli`` to ``net`` batch by batch and keep one number per kernel and stimulus.
@@ -395,9 +421,20 @@ def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence
         >>> resp["layer1"].shape, resp["fc"].shape
         (torch.Size([8, 64]), torch.Size([8, 1000]))
     """
-    from actassert.layers import resolve_layers
-    from actassert.stimuli import Stimuli
+    plan = _plan(net, stimuli, layers, reduce, batch_size, threshold, progress, channels)
+    reducers = _reducers(plan, reduce, threshold)
+    report = registry.current()
+    passed = _pass(plan, reducers, plan.label, capture=report.keeps and report.wants_figures)
+    responses = _responses(plan, reduce, passed)
+    report.add_responses(responses.network, responses)
+    return responses
 
+
+def _plan(net: ModelLike, stimuli: StimuliLike, layers: LayersLike, reduce: SweepReduceLike,
+          batch_size: int | None, threshold: float | str | None, progress: bool | None,
+          channels: str | None) -> _Plan:
+    """Check :func:`sweep`'s arguments (a ``SweepError`` names the first bad one) and resolve
+    its layers."""
     size = 64 if batch_size is None else batch_size
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise SweepError(f"batch_size={batch_size!r} must be a positive int")
@@ -409,52 +446,68 @@ def sweep(net: Any, stimuli: Stimuli | Iterable[Stimuli], layers: str | Sequence
                                              or isinstance(stimuli, (str, bytes))):
         raise SweepError(f"stimuli must be a Stimuli or an iterable of Stimuli; got "
                          f"{type(stimuli).__name__}")
-    requests = resolve_layers(net, [layers] if isinstance(layers, str) else layers)
-    names = [str(r) for r in requests]
-    modules = sorted({r.name for r in requests})
-    show = progress_wanted(progress)
-    label = f"sweep {getattr(net, 'name', type(net).__name__)}"
-    if reduce == "threshold":
-        value, relative = _parse_threshold(threshold)
-        levels: dict[str, Any] = {m: value for m in modules}
-        if relative:
-            if not isinstance(stimuli, Stimuli) and iter(stimuli) is stimuli:
-                raise SweepError('threshold="N%" needs two passes over the stimuli; pass a '
-                                 "Stimuli or a list of batches, not a one-shot generator")
-            peak: dict[str, Reducer] = {m: _peak for m in modules}
-            maxima, _, _, _ = _pass(net, stimuli, names, peak, size, show,
-                                    label + " (maxima)", channels)
-            # one level per recorded output: each call of a reused module has its own maxima
-            by_key = {k: maxima[k].amax(dim=0) * value for k in maxima}
-            levels.update({k.split("#")[0]: v for k, v in reversed(list(by_key.items()))})
-            levels.update(by_key)
-        reducers: dict[str, Reducer] = {k: _threshold_at(v) for k, v in levels.items()}
-    elif callable(reduce):
-        reducers = {m: reduce for m in modules}
-    else:
-        reducers = {m: (lambda maps, masks: reduce_maps(maps, masks, reduce)) for m in modules}
-    record = registry.current()
-    data, seen, first, maps = _pass(net, stimuli, names, reducers, size, show, label, channels,
-                                    capture=record.keeps and record.wants_figures)
-    if not seen or not data:
+    requests = resolve_layers(net, layers)
+    if reduce == "threshold" and _parse_threshold(threshold)[1] \
+            and not isinstance(stimuli, Stimuli) and iter(stimuli) is stimuli:
+        raise SweepError('threshold="N%" needs two passes over the stimuli; pass a '
+                         "Stimuli or a list of batches, not a one-shot generator")
+    return _Plan(net, stimuli, [str(r) for r in requests], sorted({r.name for r in requests}),
+                 size, progress_wanted(progress), f"sweep {_name_of(net)}", channels)
+
+
+def _reducers(plan: _Plan, reduce: SweepReduceLike, threshold: float | str | None
+              ) -> dict[str, MapsReducer]:
+    """The reduction of each recorded module (and of each ``name#k`` call that has its own)."""
+    if callable(reduce):
+        return {m: reduce for m in plan.modules}
+    if reduce != "threshold":
+        return {m: (lambda maps, masks: reduce_maps(maps, masks, reduce)) for m in plan.modules}
+    value, relative = _parse_threshold(threshold)
+    levels: dict[str, float | torch.Tensor] = {m: value for m in plan.modules}
+    if relative:  # a first pass finds each kernel's maximum over the sweep
+        maxima = _pass(plan, {m: _peak for m in plan.modules}, plan.label + " (maxima)").data
+        levels.update(_relative_levels(maxima, value))
+    return {key: _threshold_at(level) for key, level in levels.items()}
+
+
+def _relative_levels(maxima: Mapping[str, torch.Tensor], share: float) -> dict[str, torch.Tensor]:
+    """One threshold level per recorded output: ``share`` of each kernel's maximum over the sweep.
+
+    Each call of a reused module (``name#k``) has maxima, so a level, of its own. The module's
+    bare name, which ``record`` needs for every module, gets the level of its first call.
+    """
+    levels: dict[str, torch.Tensor] = {}
+    for key, peaks in maxima.items():
+        level = peaks.amax(dim=0) * share
+        module = key.partition("#")[0]
+        if module not in levels:
+            levels[module] = level
+        levels[key] = level
+    return levels
+
+
+def _responses(plan: _Plan, reduce: SweepReduceLike, passed: _Passed) -> Responses:
+    """The :class:`Responses` of a finished sweep."""
+    if not passed.seen or not passed.data:
         raise SweepError("no stimuli were shown: the stimuli are empty")
-    joined = Stimuli.concat(seen) if len(seen) > 1 else seen[0]
-    responses = Responses(data, joined.params, joined.categories,
-                          reduce if isinstance(reduce, str) else getattr(reduce, "__name__", "callable"),
-                          getattr(net, "name", type(net).__name__), net=net, layers=names,
-                          shown=stimuli if isinstance(stimuli, Stimuli) else first,
-                          channels=channels)
-    if maps:
-        responses.maps[0] = maps
-    record.add_responses(responses.network, responses)
+    joined = Stimuli.concat(passed.seen) if len(passed.seen) > 1 else passed.seen[0]
+    name = reduce if isinstance(reduce, str) else getattr(reduce, "__name__", "callable")
+    responses = Responses(passed.data, joined.params, joined.categories, name,
+                          _name_of(plan.net), net=plan.net, layers=plan.layers,
+                          shown=plan.stimuli if isinstance(plan.stimuli, Stimuli) else passed.first,
+                          channels=plan.channels)
+    if passed.maps:
+        responses.maps[0] = passed.maps
     return responses
+
+
+def _name_of(net: ModelLike) -> str:
+    """A network's name (``Network.name``), else its class name."""
+    return str(getattr(net, "name", type(net).__name__))
 
 
 def _at_centre(maps: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
     """Each map sampled bilinearly under its stimulus' mask centroid, ``[N, K]``."""
-    import torch
-    import torch.nn.functional as F
-
     if masks is None:
         raise SweepError('reduce="centre" needs the stimuli\'s masks (their centres)')
     weight = masks[:, 0].to(maps.dtype)
@@ -473,7 +526,7 @@ def _at_centre(maps: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
     return sampled.flatten(1)
 
 
-def _threshold_at(level: Any) -> Reducer:
+def _threshold_at(level: float | torch.Tensor) -> MapsReducer:
     """The threshold reduction at a fixed level (a float or one level per kernel)."""
     def reducer(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         return reduce_maps(maps, masks, "threshold", level=level)
@@ -482,14 +535,11 @@ def _threshold_at(level: Any) -> Reducer:
 
 def _parameters_only(batch: Stimuli) -> Stimuli:
     """A stand-in of ``batch`` with 1-pixel images, so a long sweep keeps parameters, not images."""
-    import torch
-
-    from actassert.stimuli import Stimuli
-
     n = len(batch)
     return Stimuli(torch.zeros(n, 3, 1, 1), torch.ones(n, 1, 1, 1, dtype=torch.bool),
                    batch.params, batch.categories)
 
 
 def _peak(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Each kernel's maximum over space, ``[N, K]`` (the first pass of a relative threshold)."""
     return maps.flatten(2).amax(dim=2) if maps.dim() > 2 else maps

@@ -5,27 +5,30 @@ from __future__ import annotations
 import contextlib
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+import torch
+from torch import nn
+
 from actassert import registry
-from actassert.errors import ActAssertError, NeverRanWarning, RecordingError
+from actassert.errors import ActAssertError, ForwardStopped, NeverRanWarning, RecordingError
 from actassert.layers import LayerRequest, resolve_layers, root_module
 
 if TYPE_CHECKING:
-    import torch
-    from torch import nn
+    import numpy as np
+    from torch.utils.hooks import RemovableHandle
 
-__all__ = ["record", "Activations", "ForwardStopped"]
+    from actassert.types import (
+        DeviceLike,
+        ImagesLike,
+        LayersLike,
+        ModelLike,
+        OutputReducer,
+        ReduceLike,
+    )
 
-Reduce = Callable[["torch.Tensor"], "torch.Tensor"] | Mapping[str, Callable[["torch.Tensor"], "torch.Tensor"]]
-
-
-class ForwardStopped(Exception):
-    """Raised inside a forward by ``record(stop_early=True)`` once every requested layer is done.
-
-    ``Activations.run`` catches it; a direct call of the network lets it through.
-    """
+__all__ = ["record", "Activations"]
 
 
 class Activations(Mapping[str, "torch.Tensor"]):
@@ -42,7 +45,7 @@ class Activations(Mapping[str, "torch.Tensor"]):
     one call of the root module.
     """
 
-    def __init__(self, model: Any, requests: list[LayerRequest]) -> None:
+    def __init__(self, model: ModelLike, requests: list[LayerRequest]) -> None:
         self.model = model
         self.requests = requests
         self.forwards = 0
@@ -79,8 +82,6 @@ class Activations(Mapping[str, "torch.Tensor"]):
         return {self._key(name, call): (name, call) for name, call in self._chunks}
 
     def __getitem__(self, key: str) -> torch.Tensor:
-        import torch
-
         if key in self._cache:
             return self._cache[key]
         index = self._index()
@@ -140,20 +141,20 @@ class Activations(Mapping[str, "torch.Tensor"]):
         """Each recorded name with its tensor's shape."""
         return {k: tuple(self[k].shape) for k in self}
 
-    def numpy(self) -> dict[str, Any]:
+    def numpy(self) -> dict[str, np.ndarray]:
         """Each recorded tensor as a NumPy array on the CPU (e.g. for ``numpy.savez``)."""
         return {k: self[k].detach().cpu().numpy() for k in self}
 
-    def run(self, images: torch.Tensor) -> Any:
+    def run(self, images: ImagesLike) -> Any:
         """Call the recorded model on ``images`` (through ``Network`` preprocessing if it is one).
 
         With ``stop_early``, the first call first runs one image to the end, unrecorded, to count
         the requested modules' calls, so even the first batch stops early.
 
-        Returns the model's output, or ``None`` when ``stop_early`` cut the forward short.
+        Returns:
+            The model's output, or ``None`` when ``stop_early`` cut the forward short. Typed
+            ``Any``: a model may return a tensor, a tuple, a dict or its own output class.
         """
-        import torch
-
         if self._stop is not None:
             self._stop.recall(images)
         if self._stop is not None and self._stop.quota is None and len(images) > 1:
@@ -197,93 +198,164 @@ class _EarlyStop:
         self.quota = _QUOTAS.get(self.root, {}).get(self.key)
 
     def learn(self, calls: dict[str, int]) -> None:
+        """After a full forward: its per-module call counts become the quota (and are kept)."""
         if self.quota is None:
             self.quota = {n: calls.get(n, 0) for n in self.names}
             if self.key is not None:
                 _QUOTAS.setdefault(self.root, {})[self.key] = self.quota
 
     def check(self, calls: dict[str, int]) -> None:
+        """Stop the forward (raise ``ForwardStopped``) once every quota is met."""
         if self.quota is not None and all(calls.get(n, 0) >= q for n, q in self.quota.items()):
             raise ForwardStopped()
 
 
 #: Learnt quotas per network (weakly held: a network that is freed takes its entries along).
-_QUOTAS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], dict[str, int]]] = \
+_QUOTAS: weakref.WeakKeyDictionary[nn.Module, dict[tuple[Any, ...], dict[str, int]]] = \
     weakref.WeakKeyDictionary()
 
 
-def _register(root: nn.Module, acts: Activations, reduce: Reduce | None, offload: Any,
-              stop: _EarlyStop | None, keep_inputs: bool, skip_non_tensors: bool) -> list[Any]:
-    """Attach every hook; return the handles."""
-    import torch
-
-    modules = dict(root.named_modules())
+def _wanted_calls(requests: list[LayerRequest]) -> dict[str, set[int] | None]:
+    """Module name -> the calls to keep (``None``: every call), from the requests."""
     wanted: dict[str, set[int] | None] = {}
-    for r in acts.requests:
+    for r in requests:
         calls = wanted.setdefault(r.name, set())
         if calls is not None:
             if r.call is None:
                 wanted[r.name] = None
             else:
                 calls.add(r.call)
+    return wanted
 
-    def on_root_start(module: nn.Module, args: Any) -> None:
+
+class _LayerHook:
+    """The forward hook of one recorded module: counts its calls and stores the requested ones.
+
+    One per module. Everything a call needs is looked up once here (the reduce function, the
+    per-call overrides of a reduce mapping), so a call does no more than store, reduce or skip.
+    Its bound ``__call__`` is what gets registered: calling a bound method is cheaper than
+    calling an instance (which looks ``__call__`` up on the type at every call).
+    """
+
+    __slots__ = ("acts", "by_call", "calls", "fn", "name", "offload", "skip_non_tensors", "stop")
+
+    def __init__(self, name: str, calls: set[int] | None, acts: Activations,
+                 reduce: ReduceLike | None, offload: DeviceLike | None, stop: _EarlyStop | None,
+                 skip_non_tensors: bool) -> None:
+        self.name = name
+        self.calls = calls  # the call indices to keep; None: every call
+        self.acts = acts
+        self.fn, self.by_call = _reducers_of(name, reduce)
+        self.offload = offload
+        self.stop = stop
+        self.skip_non_tensors = skip_non_tensors
+
+    def __call__(self, module: nn.Module, args: object, output: object) -> None:
+        """The forward hook: count the call, then store the output, reduced, or skip it."""
+        acts = self.acts
+        call = acts._next_call(self.name)
+        if acts._probing:
+            return
+        if self.calls is not None and call not in self.calls:
+            if self.stop is not None:
+                self.stop.check(acts._calls)
+            return
+        if not isinstance(output, torch.Tensor):
+            if self.skip_non_tensors:
+                acts.skipped[self.name] = type(output).__name__
+                return
+            raise RecordingError(
+                f"layer {self.name!r} returned {type(output).__name__}, not a tensor; record one "
+                "of its submodules instead (actassert.list_layers lists them)")
+        value = output.detach()
+        if self.fn is None:
+            value = value.clone()
+        else:
+            fn = self.by_call.get(call, self.fn) if self.by_call else self.fn
+            try:
+                reduced = fn(value)
+            except ActAssertError:  # already says what is wrong and how to fix it
+                raise
+            except Exception as exc:
+                raise RecordingError(f"reduce failed on layer {self.name!r} (output of shape "
+                                     f"{list(value.shape)}): {type(exc).__name__}: {exc}") from exc
+            # a reduction that returns its input (or a view of it) must not keep the live output
+            value = reduced.clone() if reduced.untyped_storage().data_ptr() == \
+                value.untyped_storage().data_ptr() else reduced.detach()
+        if self.offload is not None:
+            value = value.to(self.offload)
+        acts._store(self.name, call, value)
+        if self.stop is not None:
+            self.stop.check(acts._calls)
+
+
+def _reducers_of(name: str, reduce: ReduceLike | None
+                 ) -> tuple[OutputReducer | None, dict[int, OutputReducer]]:
+    """Module ``name``'s reduce function and, from a mapping, the overrides of single calls.
+
+    A mapping key ``"name#k"`` applies to call ``k`` of the module, ``"name"`` to the others.
+    """
+    if not isinstance(reduce, Mapping):
+        return reduce, {}
+    by_call = {}
+    for key, fn in reduce.items():
+        module, _, call = key.partition("#")
+        if module == name and call.isdigit() and str(int(call)) == call:
+            by_call[int(call)] = fn
+    return reduce[name], by_call
+
+
+def _attach(handles: list[RemovableHandle], root: nn.Module, acts: Activations,
+            reduce: ReduceLike | None, offload: DeviceLike | None, keep_inputs: bool,
+            skip_non_tensors: bool) -> None:
+    """Register every hook of a ``record`` block, appending each handle to ``handles`` at once
+    (so that a failure half way still removes those already attached)."""
+    stop = acts._stop
+
+    def on_root_start(module: nn.Module, args: tuple[object, ...]) -> None:
         acts._begin_forward()
         if keep_inputs and not acts.inputs and not acts._probing and args \
                 and isinstance(args[0], torch.Tensor):
             acts.inputs.append(args[0].detach().clone())
 
-    handles = [root.register_forward_pre_hook(on_root_start)]
+    handles.append(root.register_forward_pre_hook(on_root_start))
     if stop is not None:
         handles.append(root.register_forward_hook(lambda m, a, o: stop.learn(acts._calls)))
-
-    def make_hook(name: str, calls: set[int] | None) -> Callable:
-        def hook(module: nn.Module, args: Any, output: Any) -> None:
-            call = acts._next_call(name)
-            if acts._probing:
-                return
-            if calls is not None and call not in calls:
-                if stop is not None:
-                    stop.check(acts._calls)
-                return
-            if not isinstance(output, torch.Tensor):
-                if skip_non_tensors:
-                    acts.skipped[name] = type(output).__name__
-                    return
-                raise RecordingError(
-                    f"layer {name!r} returned {type(output).__name__}, not a tensor; record one "
-                    "of its submodules instead (actassert.list_layers lists them)")
-            value = output.detach()
-            if reduce is not None:
-                fn = (reduce.get(f"{name}#{call}") or reduce[name]) \
-                    if isinstance(reduce, Mapping) else reduce
-                try:
-                    reduced = fn(value)
-                except ActAssertError:  # already says what is wrong and how to fix it
-                    raise
-                except Exception as exc:
-                    raise RecordingError(f"reduce failed on layer {name!r} (output of shape "
-                                         f"{list(value.shape)}): {type(exc).__name__}: {exc}") from exc
-                value = reduced.clone() if reduced.untyped_storage().data_ptr() == \
-                    value.untyped_storage().data_ptr() else reduced.detach()
-            else:
-                value = value.clone()
-            if offload is not None:
-                value = value.to(offload)
-            acts._store(name, call, value)
-            if stop is not None:
-                stop.check(acts._calls)
-        return hook
-
-    for name, calls in wanted.items():
-        handles.append(modules[name].register_forward_hook(make_hook(name, calls)))
-    return handles
+    modules = dict(root.named_modules())
+    for name, calls in _wanted_calls(acts.requests).items():
+        hook = _LayerHook(name, calls, acts, reduce, offload, stop, skip_non_tensors)
+        handles.append(modules[name].register_forward_hook(hook.__call__))
 
 
 @contextlib.contextmanager
-def record(model: Any, layers: str | Iterable[str], *,
-           reduce: Reduce | None = None,
-           offload: Any = None, stop_early: bool = False,
+def _hooks_removed_and_modes_restored(root: nn.Module) -> Iterator[list[RemovableHandle]]:
+    """Yield a list for hook handles; on exit remove them and restore every train/eval flag."""
+    training = {m: m.training for m in root.modules()}
+    handles: list[RemovableHandle] = []
+    try:
+        yield handles
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, flag in training.items():
+            module.training = flag
+
+
+def _resolve(model: ModelLike, layers: LayersLike, reduce: ReduceLike | None
+             ) -> list[LayerRequest]:
+    """The requests for ``layers``; a reduce mapping must have a function for each module."""
+    requests = resolve_layers(model, layers)
+    if isinstance(reduce, Mapping):
+        missing = sorted({r.name for r in requests} - set(reduce))
+        if missing:
+            raise ValueError(f"reduce has no function for {', '.join(missing)}")
+    return requests
+
+
+@contextlib.contextmanager
+def record(model: ModelLike, layers: LayersLike, *,
+           reduce: ReduceLike | None = None,
+           offload: DeviceLike | None = None, stop_early: bool = False,
            keep_inputs: bool | None = None, register: bool = True,
            skip_non_tensors: bool = False) -> Iterator[Activations]:
     """Record the outputs of ``layers`` for every forward run inside the ``with`` block.
@@ -297,7 +369,8 @@ def record(model: Any, layers: str | Iterable[str], *,
         model: a :class:`~actassert.Network` (images in [0, 1]) or any ``nn.Module``.
         layers: names (``"layer2"``), calls (``"layer1.0.relu#1"``) or globs (``"layer*.0.conv*"``).
         reduce: applied inside the hook to each output (e.g. a spatial mean ``[N,K,H,W] -> [N,K]``),
-            so only the reduction is kept in memory; a mapping gives one function per module name.
+            so only the reduction is kept in memory; a mapping gives one function per module name
+            (a ``"name#k"`` key for call ``k`` only).
         offload: a device to move records to as they are captured (e.g. ``"cpu"``).
         stop_early: after the first forward, stop each forward once the requested modules have
             been called as often as in the first (exact for networks with a fixed control flow);
@@ -320,27 +393,15 @@ def record(model: Any, layers: str | Iterable[str], *,
         torch.Size([2, 4, 6, 6])
     """
     root = root_module(model)
-    requests = resolve_layers(model, layers)
-    if isinstance(reduce, Mapping):
-        missing = sorted({r.name for r in requests} - set(reduce))
-        if missing:
-            raise ValueError(f"reduce has no function for {', '.join(missing)}")
-    acts = Activations(model, requests)
-    training = {m: m.training for m in root.modules()}
-    stop = _EarlyStop(root, {r.name for r in requests}) if stop_early else None
+    acts = Activations(model, _resolve(model, layers, reduce))
+    if stop_early:
+        acts._stop = _EarlyStop(root, {r.name for r in acts.requests})
     keep = (reduce is None) if keep_inputs is None else keep_inputs
-    acts._stop = stop
-    if register:  # at entry, so a test failing while the block is still open gets its figures
-        label = getattr(model, "name", None) or type(root).__name__
-        registry.current().add_activations(label, acts)
-    handles: list[Any] = []
-    try:
-        handles = _register(root, acts, reduce, offload, stop, keep, skip_non_tensors)
+    with _hooks_removed_and_modes_restored(root) as handles:
+        if register:  # at entry, so a test failing while the block is still open gets its figures
+            registry.current().add_activations(getattr(model, "name", None)
+                                               or type(root).__name__, acts)
+        _attach(handles, root, acts, reduce, offload, keep, skip_non_tensors)
         yield acts
         if acts.never_ran():
             warnings.warn(NeverRanWarning(f"record: {acts.never_ran_message()}"), stacklevel=3)
-    finally:
-        for handle in handles:
-            handle.remove()
-        for module, flag in training.items():
-            module.training = flag

@@ -151,6 +151,14 @@ def test_stimuli_must_be_stimuli(resnet):
         sweep(resnet, "images/", ["layer1"])
 
 
+def test_sweep_raises_the_sweep_error_of_actassert_errors(resnet):
+    from actassert import errors
+
+    assert SweepError is errors.SweepError  # one class, importable from both modules
+    with pytest.raises(errors.SweepError, match="got str"):
+        sweep(resnet, "images/", ["layer1"])
+
+
 def test_plain_module_sweeps_too():
     net = nn.Sequential(nn.Conv2d(3, 2, 1), nn.ReLU())
     resp = sweep(net, hue_disc([0, 120, 240], size=16), ["0"], reduce="foreground")
@@ -175,6 +183,8 @@ def test_relative_threshold_has_one_level_per_call_of_a_reused_module():
         maps = acts[f"layer1.0.relu#{call}"]
         level = 0.5 * maps.amax(dim=(0, 2, 3)).view(1, -1, 1, 1)
         torch.testing.assert_close(resp[f"layer1.0.relu#{call}"], (maps > level).float().mean((2, 3)))
+        # the first stimulus' maps, kept for failure figures, belong to the same call
+        torch.testing.assert_close(resp.maps[0][f"layer1.0.relu#{call}"], maps[0])
 
 
 def test_a_call_that_never_runs_is_named(resnet, discs):

@@ -6,8 +6,8 @@ from torch import nn
 
 import actassert as aa
 from actassert import registry
-from actassert.errors import RecordingError
-from actassert.recording import ForwardStopped, record
+from actassert.errors import ForwardStopped, RecordingError
+from actassert.recording import record
 
 
 def _hooks_left(module: nn.Module) -> int:
@@ -203,3 +203,18 @@ def test_a_failing_reduce_names_the_layer(tiny):
     with pytest.raises(RecordingError, match=r"reduce failed on layer 'fc' \(output of shape \[1, 5\]\)"):
         with record(tiny, ["fc"], reduce=lambda t: t.mean((2, 3))):
             tiny(torch.rand(1, 3, 8, 8))
+
+
+def test_a_reduce_mapping_can_give_one_call_its_own_function(tiny):
+    x = torch.rand(2, 3, 8, 8)
+    mean, peak = (lambda t: t.mean((2, 3))), (lambda t: t.amax((2, 3)))
+    with record(tiny, ["relu", "fc"], reduce={"relu": mean, "relu#1": peak, "fc": torch.sign}) as acts:
+        tiny(x)
+    with record(tiny, ["relu", "fc"]) as full:
+        tiny(x)
+    torch.testing.assert_close(acts["relu#0"], full["relu#0"].mean((2, 3)))  # the module's own
+    torch.testing.assert_close(acts["relu#1"], full["relu#1"].amax((2, 3)))  # the call's override
+    torch.testing.assert_close(acts["fc"], full["fc"].sign())
+    with pytest.raises(ValueError, match="reduce has no function for fc"):
+        with record(tiny, ["relu", "fc"], reduce={"relu": mean}):
+            pass
