@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 __all__ = ["PairedRatio", "paired_ratio", "median_interval", "perf_timer", "timer_for"]
 
 Timer = Callable[[Callable[[], Any]], float]
@@ -35,8 +37,6 @@ def timer_for(device: Any) -> Timer:
     queued work is not billed to it) on a GPU, :func:`perf_timer` elsewhere."""
     if not str(getattr(device, "type", device)).startswith("cuda"):
         return perf_timer
-    import torch  # only reached with a CUDA device, so torch is loaded already
-
     def on_gpu(fn: Callable[[], Any]) -> float:
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         torch.cuda.synchronize(device)

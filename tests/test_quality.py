@@ -164,9 +164,6 @@ TORCH_INSIDE_FUNCTIONS_ALLOWED: dict[str, str] = {
                       "options), so it is on the load path although importing plugin.py alone "
                       "does not load it",
 }
-# TEMPORARY: fixed on branch core/models/draw (measures.py, recording.py: "core"; models.py,
-# weightfiles.py: "models"); the lead removes these after merging those branches.
-TORCH_INSIDE_FUNCTIONS_FIXED_ON_OTHER_BRANCHES = {"measures.py", "recording.py", "models.py"}
 _TORCH_PACKAGES = ("torch", "torchvision")
 
 
@@ -221,8 +218,7 @@ def test_torch_is_imported_at_the_top_outside_the_plugin_load_path():
             if name in load_path and not in_function:
                 at_load.append(f"{name}:{line}")
             elif (name not in load_path and in_function
-                  and name not in TORCH_INSIDE_FUNCTIONS_ALLOWED
-                  and name not in TORCH_INSIDE_FUNCTIONS_FIXED_ON_OTHER_BRANCHES):
+                  and name not in TORCH_INSIDE_FUNCTIONS_ALLOWED):
                 inside.append(f"{name}:{line}")
     assert at_load == [], ("the plugin loads these modules when pytest starts; import torch "
                            "inside their functions: " + ", ".join(at_load))
