@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from actassert import registry
+from actassert._inplace import OutputCopies
 from actassert.errors import ActAssertError, ForwardStopped, NeverRanWarning, RecordingError
 from actassert.layers import LayerRequest, resolve_layers, root_module
 
@@ -237,12 +238,14 @@ class _LayerHook:
     calling an instance (which looks ``__call__`` up on the type at every call).
     """
 
-    __slots__ = ("acts", "by_call", "calls", "fn", "name", "offload", "skip_non_tensors", "stop")
+    __slots__ = ("acts", "by_call", "calls", "copies", "fn", "name", "offload", "skip_non_tensors",
+                 "stop")
 
     def __init__(self, name: str, calls: set[int] | None, acts: Activations,
                  reduce: ReduceLike | None, offload: DeviceLike | None, stop: _EarlyStop | None,
-                 skip_non_tensors: bool) -> None:
+                 skip_non_tensors: bool, copies: OutputCopies) -> None:
         self.name = name
+        self.copies = copies
         self.calls = calls  # the call indices to keep; None: every call
         self.acts = acts
         self.fn, self.by_call = _reducers_of(name, reduce)
@@ -268,25 +271,33 @@ class _LayerHook:
                 f"layer {self.name!r} returned {type(output).__name__}, not a tensor; record one "
                 "of its submodules instead (actassert.list_layers lists them)")
         value = output.detach()
-        if self.fn is None:
-            value = value.clone()
-        else:
-            fn = self.by_call.get(call, self.fn) if self.by_call else self.fn
-            try:
-                reduced = fn(value)
-            except ActAssertError:  # already says what is wrong and how to fix it
-                raise
-            except Exception as exc:
-                raise RecordingError(f"reduce failed on layer {self.name!r} (output of shape "
-                                     f"{list(value.shape)}): {type(exc).__name__}: {exc}") from exc
-            # a reduction that returns its input (or a view of it) must not keep the live output
-            value = reduced.clone() if reduced.untyped_storage().data_ptr() == \
-                value.untyped_storage().data_ptr() else reduced.detach()
-        if self.offload is not None:
-            value = value.to(self.offload)
+        if self.fn is not None:
+            value = self._reduce(value, call)
+            if self.offload is not None:
+                value = value.to(self.offload)
+        elif self.offload is not None:  # the move is the copy the live output needs
+            value = value.to(self.offload, copy=True)
+        else:  # a copy only where the rest of the forward writes into the output
+            value = self.copies.keep(self.name, value)
         acts._store(self.name, call, value)
         if self.stop is not None:
             self.stop.check(acts._calls)
+
+
+    def _reduce(self, value: torch.Tensor, call: int) -> torch.Tensor:
+        """``value`` through this layer's reduce function, never aliasing the live output."""
+        fn = self.by_call.get(call, self.fn) if self.by_call else self.fn
+        assert fn is not None
+        try:
+            reduced = fn(value)
+        except ActAssertError:  # already says what is wrong and how to fix it
+            raise
+        except Exception as exc:
+            raise RecordingError(f"reduce failed on layer {self.name!r} (output of shape "
+                                 f"{list(value.shape)}): {type(exc).__name__}: {exc}") from exc
+        # a reduction that returns its input (or a view of it) must not keep the live output
+        return reduced.clone() if reduced.untyped_storage().data_ptr() == \
+            value.untyped_storage().data_ptr() else reduced.detach()
 
 
 def _reducers_of(name: str, reduce: ReduceLike | None
@@ -311,19 +322,25 @@ def _attach(handles: list[RemovableHandle], root: nn.Module, acts: Activations,
     """Register every hook of a ``record`` block, appending each handle to ``handles`` at once
     (so that a failure half way still removes those already attached)."""
     stop = acts._stop
+    copies = OutputCopies(root)
 
     def on_root_start(module: nn.Module, args: tuple[object, ...]) -> None:
         acts._begin_forward()
+        copies.begin()
         if keep_inputs and not acts.inputs and not acts._probing and args \
                 and isinstance(args[0], torch.Tensor):
             acts.inputs.append(args[0].detach().clone())
 
+    def on_root_end(module: nn.Module, args: tuple[object, ...], output: object) -> None:
+        if stop is not None:
+            stop.learn(acts._calls)
+        copies.end(output)
+
     handles.append(root.register_forward_pre_hook(on_root_start))
-    if stop is not None:
-        handles.append(root.register_forward_hook(lambda m, a, o: stop.learn(acts._calls)))
+    handles.append(root.register_forward_hook(on_root_end))
     modules = dict(root.named_modules())
     for name, calls in _wanted_calls(acts.requests).items():
-        hook = _LayerHook(name, calls, acts, reduce, offload, stop, skip_non_tensors)
+        hook = _LayerHook(name, calls, acts, reduce, offload, stop, skip_non_tensors, copies)
         handles.append(modules[name].register_forward_hook(hook.__call__))
 
 

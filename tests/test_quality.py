@@ -47,10 +47,8 @@ def test_optional_packages_skip_only_the_tests_that_need_them():
 
 PACKAGE = ROOT / "actassert"
 MAX_FUNCTION_LINES = 60
-# Nothing else may pass 60 lines.
-LONG_FUNCTIONS_OWNED_ELSEWHERE = {
-    # TEMPORARY: split in the next commits of this branch
-}
+# Functions allowed past 60 lines, with the reason (none today).
+LONG_FUNCTIONS_OWNED_ELSEWHERE: set[tuple[str, str]] = set()
 EXCEPTIONS_OWNED_ELSEWHERE: set[tuple[str, str]] = set()
 MYPY_STRICT_FLAGS = ("disallow_untyped_defs", "disallow_incomplete_defs", "check_untyped_defs",
                      "warn_unused_ignores", "warn_redundant_casts", "strict_equality")
