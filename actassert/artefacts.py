@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actassert._html import figure_html
+from actassert._html import figure_html, page
 from actassert.registry import TestRecord
 
 __all__ = ["safe_name", "Artefacts", "write_artefacts", "write_gallery", "clean_results",
@@ -225,41 +225,14 @@ def clean_results(root: Path) -> None:
     (root / GALLERY_FILE).unlink(missing_ok=True)
 
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>actassert: {title}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 1.5rem; background: #fafafa; color: #222; }}
-h1 {{ font-size: 1.4rem; }} h2 {{ font-size: 1.05rem; margin: 0 0 .4rem; word-break: break-all; }}
-section {{ background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 1rem;
-  margin-bottom: 1.2rem; }}
-.failed h2 {{ color: #b00020; }} .passed h2 {{ color: #1b5e20; }}
-pre {{ background: #f3f3f3; padding: .5rem; overflow-x: auto; font-size: .8rem; }}
-figure {{ display: inline-block; margin: .3rem; vertical-align: top; }}
-figure img {{ max-width: 360px; max-height: 260px; border: 1px solid #ccc; background: #fff; }}
-figcaption {{ font-size: .75rem; color: #555; }}
-.missing {{ display: inline-block; padding: 2rem 1rem; border: 1px dashed #b00020; color: #b00020; }}
-</style></head><body data-loaded="0" data-missing="0">
-<h1>actassert: {title}</h1>
-<p>{summary}</p>
-{sections}
-<script>
-// Count the figures the browser could show; a file that is gone is named instead of a broken icon.
-for (const img of document.querySelectorAll("figure img")) {{
-  const done = (ok) => {{
-    const key = ok ? "loaded" : "missing";
-    document.body.dataset[key] = Number(document.body.dataset[key]) + 1;
-    if (!ok) {{
-      const note = document.createElement("span");
-      note.className = "missing";
-      note.textContent = "missing file: " + img.alt;
-      img.replaceWith(note);
-    }}
-  }};
-  if (img.complete) done(img.naturalWidth > 0);
-  else {{ img.onload = () => done(true); img.onerror = () => done(false); }}
-}}
-</script>
-</body></html>
+_GALLERY_STYLE = """body { margin: 1.5rem; background: #fafafa; }
+h1 { font-size: 1.4rem; } h2 { font-size: 1.05rem; margin: 0 0 .4rem; word-break: break-all; }
+section { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 1rem;
+  margin-bottom: 1.2rem; }
+.failed h2 { color: #b00020; } .passed h2 { color: #1b5e20; }
+pre { background: #f3f3f3; padding: .5rem; overflow-x: auto; font-size: .8rem; }
+figure img { max-width: 360px; max-height: 260px; }
+figcaption { font-size: .75rem; color: #555; }
 """
 
 
@@ -285,7 +258,8 @@ def write_gallery(root: Path) -> Path | None:
     failed = sum(1 for _, c in cards if c.get("outcome") == "failed")
     files = sum(len(c.get("files", [])) for _, c in cards)
     summary = f"{len(cards)} tests with artefacts ({failed} failed), {files} figures."
-    page = _PAGE.format(title="failure gallery", summary=summary, sections="\n".join(parts))
+    body = f"<h1>actassert: failure gallery</h1>\n<p>{summary}</p>\n" + "\n".join(parts)
     target = root / GALLERY_FILE
-    target.write_text(page, encoding="utf-8")
+    target.write_text(page("actassert: failure gallery", body, style=_GALLERY_STYLE),
+                      encoding="utf-8")
     return target

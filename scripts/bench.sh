@@ -2,7 +2,7 @@
 # The benchmark suite (not part of the default test run): pytest-benchmark timings, the full-size
 # memory and leak checks, then issue 12's targets and the recording-cost table as paired ratios.
 # Usage: bash scripts/bench.sh [--quick]   (after scripts/setup.sh; peers: pip install -e '.[bench]')
-# Writes scripts/bench_results/{targets,table}.json, the rows the README quotes.
+# Writes scripts/bench_results/{targets,table,profile}.json, the rows the README quotes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=()
@@ -15,3 +15,4 @@ out=scripts/bench_results
 [[ ${#quick[@]} -eq 0 ]] || out=$(mktemp -d)  # a quick run never overwrites the README's rows
 .venv/bin/python scripts/bench_targets.py "${quick[@]}" --json "$out/targets.json"
 .venv/bin/python scripts/bench_table.py "${quick[@]}" --json "$out/table.json"
+.venv/bin/python scripts/bench_profile.py --json "$out/profile.json"

@@ -29,14 +29,30 @@ from actassert._paired import PairedRatio, paired_ratio
 from actassert.tutorial import default_layers
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from tests_support.bench_report import machine_description, peers_table
+from tests_support.bench_report import machine_description, peers_table, save
 
 Method = Callable[[], Any]
+MODELS = ("resnet18", "resnet50", "mobilenet_v2")
 
 
 def _paired(plain: Method, method: Method, rounds: int) -> PairedRatio:
     """Median ratio to the plain forward, with quartiles (see actassert._paired)."""
     return paired_ratio(plain, method, rounds=rounds)
+
+
+def _node(nodes: list[str], module: str) -> str:
+    """The FX graph node giving ``module``'s output. A traced-through module is named by its last
+    node (ReLU6 becomes hardtanh); a module inside one FX keeps as a leaf (torchvision keeps
+    ``Conv2dNormActivation`` whole) is its parent's node, whose output it is when it is the
+    parent's last step, as the layers compared here are."""
+    inside = [n for n in nodes if n == module or n.startswith(module + ".")]
+    if inside:
+        return inside[-1]
+    parts = module.split(".")
+    for end in range(len(parts) - 1, 0, -1):
+        if ".".join(parts[:end]) in nodes:
+            return ".".join(parts[:end])
+    raise LookupError(f"no FX node gives {module!r}'s output")
 
 
 def _methods(net: Any, x: torch.Tensor, four: list[str]) -> dict[str, Method]:
@@ -58,10 +74,9 @@ def _methods(net: Any, x: torch.Tensor, four: list[str]) -> dict[str, Method]:
     from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 
     try:
-        nodes = get_graph_node_names(module)[1]  # eval graph; a traced-through module (ReLU6
-        # becomes hardtanh) is named by its last node
-        wanted = [[n for n in nodes if n == m or n.startswith(m + ".")][-1] for m in modules]
-        extractor = create_feature_extractor(module, return_nodes=wanted).eval()
+        nodes = get_graph_node_names(module)[1]  # eval graph
+        extractor = create_feature_extractor(module, return_nodes=[_node(nodes, m)
+                                                                   for m in modules]).eval()
         methods["torchvision create_feature_extractor"] = lambda: extractor(x_norm)
     except Exception as exc:  # FX cannot trace every model
         print(f"  (create_feature_extractor: {type(exc).__name__}: {exc})")
@@ -93,6 +108,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="batch 8 only, 5 rounds")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS,
+                        help="measure only these; with --json, the other models' rows already "
+                             "in the file are kept")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     machine = machine_description(args.threads)
@@ -101,7 +119,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- |")
     batches = (8,) if args.quick else (1, 8, 32)
     rows: list[dict[str, Any]] = []
-    for name in ("resnet18", "resnet50", "mobilenet_v2"):
+    for name in args.models:
         net = aa.load_model(name, weights=None, device="cpu")
         four = default_layers(net, 4)
         for batch in batches:
@@ -111,6 +129,8 @@ def main() -> None:
                 with torch.no_grad():
                     return net(x)
 
+            for _ in range(3):  # the allocator settles on this batch size before any timing
+                plain()
             rounds = 5 if args.quick else (15 if batch == 1 else 9 if batch == 8 else 5)
             for label, method in _methods(net, x, four).items():
                 with torch.no_grad():
@@ -121,11 +141,11 @@ def main() -> None:
                              "rounds": r.rounds})
                 print(f"| {name} | {batch} | {r.a_seconds * 1e3:.0f} ms | {label} | "
                       f"{r.ratio:.2f}x ({r.low:.2f}-{r.high:.2f}) |", flush=True)
+    if args.json and args.json.exists() and set(args.models) != set(MODELS):
+        kept = [r for r in json.loads(args.json.read_text())["rows"] if r["model"] not in args.models]
+        rows = sorted(kept + rows, key=lambda r: (MODELS.index(r["model"]), r["batch"]))
     print("\nRatios to the plain forward (medians):\n" + peers_table(rows))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"machine": machine, "quick": args.quick, "rows": rows},
-                                        indent=2) + "\n")
+    save(args.json, machine=machine, quick=args.quick, rows=rows)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
+from tests_support.tutorial_paths import tutorial_subplots
 
 from actassert.drawing import kernel_grid
 
@@ -16,23 +16,6 @@ from actassert.drawing import kernel_grid
 def layer2_maps() -> np.ndarray:
     """One image's maps of a ResNet-50 layer2-like layer: 512 kernels of 28x28."""
     return np.random.default_rng(0).standard_normal((512, 28, 28)).astype(np.float32)
-
-
-def tutorial_subplots(maps: np.ndarray, cols: int = 16) -> Image.Image:
-    """The tutorial's loop: one matplotlib subplot per kernel, matshow(cmap='gray'), 'K=000'."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    rows = -(-maps.shape[0] // cols)
-    fig = Figure(figsize=(18, 7 * rows / 4), dpi=100)
-    for kernel_ind, kernel_act in enumerate(maps):
-        ax = fig.add_subplot(rows, cols, kernel_ind + 1)
-        ax.matshow(kernel_act, cmap="gray")
-        ax.set_title(f"K={kernel_ind:03d}")  # the tutorial's "K=%.3d"
-        ax.axis("off")
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    return Image.fromarray(np.asarray(canvas.buffer_rgba())[:, :, :3].copy())
 
 
 @pytest.mark.benchmark(group="drawing")

@@ -39,11 +39,13 @@ def test_benchmark_tables_are_the_saved_rows_of_bench_sh():
     """The README's benchmark tables are exactly the rows `bash scripts/bench.sh` saved."""
     import json
 
-    from tests_support.bench_report import RESULTS, peers_table, targets_table
+    from tests_support.bench_report import RESULTS, peers_table, profile_table, targets_table
 
     readme = _readme()
     for name, render in (("targets.json", targets_table), ("table.json", peers_table)):
         saved = json.loads((RESULTS / name).read_text(encoding="utf-8"))
         assert not saved["quick"], f"{name} holds a --quick run; rerun bash scripts/bench.sh"
         assert render(saved["rows"]) in readme, f"README's table differs from {name}"
-        assert saved["machine"] in readme
+        assert f"Machine: {saved['machine']}" in readme
+    profile = json.loads((RESULTS / "profile.json").read_text(encoding="utf-8"))
+    assert profile_table(profile["shares"]) in readme, "README's profile differs from profile.json"

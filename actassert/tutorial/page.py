@@ -6,14 +6,13 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from actassert._html import figure_html
+from actassert._html import figure_html, page
 from actassert.tutorial.analysis import PLOTTED_KERNELS
 from actassert.tutorial.layer_figures import GRID_TOP
 from actassert.tutorial.page_text import (
     HOW_PARAGRAPHS,
     NORMALISATION_NOTE,
-    PAGE_END,
-    PAGE_START,
+    PAGE_STYLE,
     size_comparison,
 )
 
@@ -145,8 +144,8 @@ def render(summary: dict[str, Any]) -> str:
     """The page's HTML from ``Report.summary()`` (or the parsed summary.json)."""
     body = _header(summary) + "".join(_experiment(e, summary)
                                       for e in summary["experiments"].values())
-    return (PAGE_START.format(title=escape(f"actassert tutorial: {summary['model']}"))
-            + body + _photos(summary) + PAGE_END)
+    return page(f"actassert tutorial: {summary['model']}", body + _photos(summary),
+                style=PAGE_STYLE)
 
 
 def write_page(report: Any, out: Path) -> Path:

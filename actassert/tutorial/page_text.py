@@ -6,7 +6,7 @@ from typing import Any
 
 from actassert.tutorial.findings import longest_run
 
-__all__ = ["HOW_PARAGRAPHS", "NORMALISATION_NOTE", "PAGE_END", "PAGE_START", "size_comparison"]
+__all__ = ["HOW_PARAGRAPHS", "NORMALISATION_NOTE", "PAGE_STYLE", "size_comparison"]
 
 HOW_PARAGRAPHS = {
     "colour": (
@@ -69,41 +69,15 @@ def size_comparison(exp: dict[str, Any]) -> str:
     return text + "Neither measure gives three consecutive layers the same median size."
 
 
-PAGE_START = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 1250px; color: #222;
-  line-height: 1.4; padding: 0 1rem; }}
-h1 {{ font-size: 1.5rem; }} h2 {{ font-size: 1.3rem; border-bottom: 2px solid #ccc; }}
-h3 {{ font-size: 1.05rem; margin-bottom: .3rem; }} h4 {{ margin-bottom: .2rem; }}
-section.layer {{ border-top: 1px solid #ddd; margin-top: 1rem; }}
-.answer, ul.answers li {{ font-weight: 600; }}
-table {{ border-collapse: collapse; font-size: .82rem; margin: .4rem 0; }}
-td, th {{ border: 1px solid #ccc; padding: .15rem .4rem; text-align: left; vertical-align: top; }}
-table.small {{ display: inline-table; margin-right: 1rem; }}
-figure {{ display: inline-block; margin: .3rem; vertical-align: top; }}
-figure img {{ max-width: 560px; border: 1px solid #ccc; background: #fff; }}
-figure.wide img {{ max-width: 100%; }}
-figcaption {{ font-size: .78rem; color: #444; max-width: 900px; }}
-.missing {{ display: inline-block; padding: 2rem 1rem; border: 1px dashed #b00020; color: #b00020; }}
-</style></head><body data-loaded="0" data-missing="0">
-"""
-
-PAGE_END = """<script>
-// Count the figures the browser could show; a file that is gone is named instead of a broken icon.
-for (const img of document.querySelectorAll("figure img")) {
-  const done = (ok) => {
-    const key = ok ? "loaded" : "missing";
-    document.body.dataset[key] = Number(document.body.dataset[key]) + 1;
-    if (!ok) {
-      const note = document.createElement("span");
-      note.className = "missing";
-      note.textContent = "missing file: " + img.alt;
-      img.replaceWith(note);
-    }
-  };
-  if (img.complete) done(img.naturalWidth > 0);
-  else { img.onload = () => done(true); img.onerror = () => done(false); }
-}
-</script>
-</body></html>
+PAGE_STYLE = """body { margin: 1.5rem auto; max-width: 1250px; line-height: 1.4; padding: 0 1rem; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.3rem; border-bottom: 2px solid #ccc; }
+h3 { font-size: 1.05rem; margin-bottom: .3rem; } h4 { margin-bottom: .2rem; }
+section.layer { border-top: 1px solid #ddd; margin-top: 1rem; }
+.answer, ul.answers li { font-weight: 600; }
+table { border-collapse: collapse; font-size: .82rem; margin: .4rem 0; }
+td, th { border: 1px solid #ccc; padding: .15rem .4rem; text-align: left; vertical-align: top; }
+table.small { display: inline-table; margin-right: 1rem; }
+figure img { max-width: 560px; }
+figure.wide img { max-width: 100%; }
+figcaption { font-size: .78rem; color: #444; max-width: 900px; }
 """

@@ -8,6 +8,7 @@ the command the README names.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from pathlib import Path
@@ -33,6 +34,13 @@ def machine_description(threads: int, device: str = "CPU") -> str:
             f"{device}")
 
 
+def save(path: Path | None, **content: Any) -> None:
+    """Write a benchmark's rows (and how they were made) as JSON, if a path was given."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+
+
 def targets_table(rows: list[dict[str, Any]]) -> str:
     """The targets as a Markdown table: median, 95% CI of the median, quartiles, rounds."""
     lines = ["| measure | target | median | 95% CI of the median | quartiles | rounds | met |",
@@ -47,16 +55,24 @@ def targets_table(rows: list[dict[str, Any]]) -> str:
 
 def peers_table(rows: list[dict[str, Any]]) -> str:
     """Recording costs as a Markdown table: one line per model and batch, one column per method
-    (median ratio to the plain forward of the same batch)."""
+    (median ratio to the plain forward of the same batch, and the quartiles of single rounds)."""
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
     lines = ["| model | batch | plain forward | " + " | ".join(methods) + " |",
              "| --- | --- | --- | " + " | ".join("---" for _ in methods) + " |"]
     seen: dict[tuple[str, int], dict[str, Any]] = {}
     for row in rows:
         seen.setdefault((row["model"], row["batch"]), {"plain_ms": row["plain_ms"]})[
-            row["method"]] = row["ratio"]
+            row["method"]] = f"{row['ratio']:.2f}x ({row['quartiles'][0]:.2f}-{row['quartiles'][1]:.2f})"
     for (model, batch), cells in seen.items():
-        ratios = [f"{cells[m]:.2f}x" if m in cells else "n/a" for m in methods]
+        ratios = [cells.get(m, "n/a") for m in methods]
         lines.append(f"| {model} | {batch} | {cells['plain_ms']:.0f} ms | " + " | ".join(ratios)
                      + " |")
+    return "\n".join(lines)
+
+
+def profile_table(shares: dict[str, float]) -> str:
+    """Where a sweep's time goes, as a Markdown table, largest part first."""
+    lines = ["| part of the sweep | share of its time |", "| --- | --- |"]
+    for part, share in sorted(shares.items(), key=lambda item: -item[1]):
+        lines.append(f"| {part} | {share:.1%} |")
     return "\n".join(lines)
