@@ -1,4 +1,4 @@
-"""Issue 12's performance targets, each measured as a ratio of paired, interleaved runs.
+"""The performance targets, each measured as a ratio of paired, interleaved runs.
 
 Usage: .venv/bin/python scripts/bench_targets.py [--quick] [--threads N] [--json FILE]
 (``bash scripts/bench.sh`` runs it with the other benchmarks.)
