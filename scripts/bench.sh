@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark suite (not part of the default test run): pytest-benchmark timings, the full-size
 # memory and leak checks, then issue 12's targets and the recording-cost table as paired ratios.
-# Usage: bash scripts/bench.sh [--quick]   (after scripts/setup.sh; peers: pip install -e '.[bench]')
+# Usage: bash scripts/bench.sh [--quick]   (after scripts/setup.sh; peers: .venv/bin/python -m pip install -e '.[bench]')
 # Writes scripts/bench_results/{targets,table,profile}.json, the rows the README quotes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
