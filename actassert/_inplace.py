@@ -32,7 +32,7 @@ from torch import nn
 
 from actassert.errors import RecordingError
 
-__all__ = ["OutputCopies"]
+__all__ = ["OutputCopies", "module_structure"]
 
 #: Per network: the module structure the verdicts were learnt on, and per layer name whether the
 #: rest of the forward changes its output in place (True) or not (False).
@@ -40,7 +40,10 @@ _VERDICTS: weakref.WeakKeyDictionary[nn.Module, tuple[int, dict[str, bool]]] = \
     weakref.WeakKeyDictionary()
 
 
-def _structure(root: nn.Module) -> int:
+def module_structure(root: nn.Module) -> int:
+    """A fingerprint of ``root``'s modules: any module replaced, added or removed changes it, so
+    what was learnt about a network (copies here, early-stop quotas in ``recording``) is never
+    used on a changed one."""
     return hash(tuple(id(m) for m in root.modules()))
 
 
@@ -54,7 +57,7 @@ class OutputCopies:
     __slots__ = ("verdicts", "watched")
 
     def __init__(self, root: nn.Module) -> None:
-        structure = _structure(root)
+        structure = module_structure(root)
         known = _VERDICTS.get(root)
         if known is None or known[0] != structure:
             known = (structure, {})

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from actassert import registry
-from actassert._inplace import OutputCopies
+from actassert._inplace import OutputCopies, module_structure
 from actassert.errors import ActAssertError, ForwardStopped, NeverRanWarning, RecordingError
 from actassert.layers import LayerRequest, resolve_layers, root_module
 
@@ -193,9 +193,8 @@ class _EarlyStop:
         """Take the quota learnt earlier for this network and input, if any."""
         if self.quota is not None:
             return
-        # Any module replaced, added or removed changes the ids, so a stale quota is never used.
-        structure = hash(tuple(id(m) for m in self.root.modules()))
-        self.key = (tuple(sorted(self.names)), tuple(images.shape[1:]), images.dtype, structure)
+        self.key = (tuple(sorted(self.names)), tuple(images.shape[1:]), images.dtype,
+                    module_structure(self.root))
         self.quota = _QUOTAS.get(self.root, {}).get(self.key)
 
     def learn(self, calls: dict[str, int]) -> None:
@@ -243,7 +242,7 @@ class _LayerHook:
 
     def __init__(self, name: str, calls: set[int] | None, acts: Activations,
                  reduce: ReduceLike | None, offload: DeviceLike | None, stop: _EarlyStop | None,
-                 skip_non_tensors: bool, copies: OutputCopies) -> None:
+                 skip_non_tensors: bool, copies: OutputCopies | None) -> None:
         self.name = name
         self.copies = copies
         self.calls = calls  # the call indices to keep; None: every call
@@ -278,6 +277,7 @@ class _LayerHook:
         elif self.offload is not None:  # the move is the copy the live output needs
             value = value.to(self.offload, copy=True)
         else:  # a copy only where the rest of the forward writes into the output
+            assert self.copies is not None  # made whenever there is no reduce and no offload
             value = self.copies.keep(self.name, value)
         acts._store(self.name, call, value)
         if self.stop is not None:
@@ -322,11 +322,14 @@ def _attach(handles: list[RemovableHandle], root: nn.Module, acts: Activations,
     """Register every hook of a ``record`` block, appending each handle to ``handles`` at once
     (so that a failure half way still removes those already attached)."""
     stop = acts._stop
-    copies = OutputCopies(root)
+    # only outputs kept whole and on their device can alias the live ones (a reduce makes a new
+    # tensor, an offload copies in the move): sweeps, which always reduce, skip this entirely
+    copies = OutputCopies(root) if reduce is None and offload is None else None
 
     def on_root_start(module: nn.Module, args: tuple[object, ...]) -> None:
         acts._begin_forward()
-        copies.begin()
+        if copies is not None:
+            copies.begin()
         if keep_inputs and not acts.inputs and not acts._probing and args \
                 and isinstance(args[0], torch.Tensor):
             acts.inputs.append(args[0].detach().clone())
@@ -334,10 +337,12 @@ def _attach(handles: list[RemovableHandle], root: nn.Module, acts: Activations,
     def on_root_end(module: nn.Module, args: tuple[object, ...], output: object) -> None:
         if stop is not None:
             stop.learn(acts._calls)
-        copies.end(output)
+        if copies is not None:
+            copies.end(output)
 
     handles.append(root.register_forward_pre_hook(on_root_start))
-    handles.append(root.register_forward_hook(on_root_end))
+    if stop is not None or copies is not None:
+        handles.append(root.register_forward_hook(on_root_end))
     modules = dict(root.named_modules())
     for name, calls in _wanted_calls(acts.requests).items():
         hook = _LayerHook(name, calls, acts, reduce, offload, stop, skip_non_tensors, copies)
