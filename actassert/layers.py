@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
+from actassert._compiled import original, strip_prefix
 from actassert.errors import LayerNotFoundError
 
 if TYPE_CHECKING:
@@ -19,12 +20,16 @@ _GLOB_CHARS = set("*?[")
 
 
 def root_module(model: ModelLike) -> nn.Module:
-    """The ``nn.Module`` behind a :class:`~actassert.Network` or a plain module."""
+    """The ``nn.Module`` behind a :class:`~actassert.Network` or a plain module.
+
+    For a ``torch.compile`` wrapper it is the module it compiled (``_orig_mod``), so layer
+    names are those of the original model (``layer1``, not ``_orig_mod.layer1``).
+    """
     module = getattr(model, "module", model)
     if not isinstance(module, nn.Module):
         raise TypeError(f"expected an actassert.Network or a torch.nn.Module, got "
                         f"{type(model).__name__}")
-    return module
+    return original(module)
 
 
 def list_layers(model: ModelLike, *, leaves_only: bool = False) -> list[str]:
@@ -94,6 +99,7 @@ def resolve_layers(model: ModelLike, layers: str | Iterable[str], *,
         if not isinstance(text, str):
             raise TypeError(f"layer names are strings, got {text!r}")
         base, _, call_text = text.partition("#")
+        base = strip_prefix(base)  # "_orig_mod.layer1", as a compiled wrapper spells it
         call = None
         if call_text:
             if not call_text.isdigit():

@@ -1,13 +1,15 @@
-"""Where a model name points: torchvision, timm, or a user's factory (``my_pkg.models:build``).
+"""Where a model name points: torchvision, timm, Hugging Face, or a user's factory (``pkg.mod:build``).
 
-``load_model`` accepts three spellings:
+``load_model`` accepts four spellings:
 
 - ``"resnet50"`` or ``"torchvision:resnet50"``: a torchvision classification model;
 - ``"timm:convnext_tiny"`` (optionally with a pretrained tag, ``"timm:convnext_tiny.fb_in1k"``):
   a timm model (``pip install 'actassert[timm]'``);
+- ``"hf:google/vit-base-patch16-224"`` or ``"hf:/path/to/folder"`` (written by
+  ``save_pretrained``): a Hugging Face transformers model (``pip install 'actassert[hf]'``);
 - ``"my_pkg.models:build"``: a zero-argument factory, imported and called.
 
-This module parses the name and builds timm and factory models into a :class:`Built`;
+This module parses the name and builds timm, hf and factory models into a :class:`Built`;
 ``models.load_model`` wraps it in a ``Network`` and caches it.
 """
 
@@ -27,7 +29,7 @@ __all__ = ["SOURCES", "IMAGENET_MEAN", "IMAGENET_STD", "ModelSpec", "Built", "pa
            "build"]
 
 #: The prefixes ``load_model`` knows; anything else before a ``:`` is a module of a factory.
-SOURCES = ("torchvision", "timm")
+SOURCES = ("torchvision", "timm", "hf")
 #: Normalisation a factory's bare ``nn.Module`` gets (ImageNet's, as torchvision and timm use).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -38,7 +40,7 @@ class ModelSpec:
     """A parsed model name.
 
     Attributes:
-        source: ``"torchvision"``, ``"timm"`` or ``"factory"``.
+        source: ``"torchvision"``, ``"timm"``, ``"hf"`` or ``"factory"``.
         name: the model's name within its source (``"resnet50"``, ``"convnext_tiny"``), or the
             factory as ``"module.path:function"``.
     """
@@ -97,6 +99,8 @@ def parse_model_name(text: str) -> ModelSpec:
     if ":" not in text:
         return ModelSpec("torchvision", text)
     prefix, _, rest = text.partition(":")
+    if prefix == "hf" and rest:  # a Hub id or a folder, whose path may hold a ':'
+        return ModelSpec("hf", rest)
     if not prefix or not rest or ":" in rest:
         raise ModelSourceError(f"model name {text!r} is not 'NAME', 'SOURCE:NAME' (sources: "
                                f"{', '.join(SOURCES)}) or 'module.path:factory'")
@@ -120,11 +124,15 @@ def _importable(module: str) -> bool:
 
 
 def build(spec: ModelSpec, *, weights: Any, download: bool | None, seed: int) -> Built:
-    """Build a timm or factory model (torchvision models are built by ``models.load_model``)."""
+    """Build a timm, hf or factory model (torchvision models are built by ``models.load_model``)."""
     if spec.source == "timm":
         from actassert._timm import build_timm
 
         return build_timm(spec.name, weights=weights, download=download, seed=seed)
+    if spec.source == "hf":  # transformers is imported only here, for an hf: name
+        from actassert._hf import build_hf
+
+        return build_hf(spec.name, weights=weights, download=download, seed=seed)
     if spec.source == "factory":
         from actassert._factory import build_factory
 

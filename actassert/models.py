@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
@@ -12,6 +13,7 @@ import torch
 import torchvision.models as tvm
 from torch import nn
 
+from actassert._compiled import hooks_guarded
 from actassert._device import resolve_device
 from actassert._factory import check_weights
 from actassert.errors import ModelNotFoundError, WeightsFallbackWarning, WeightsUnavailableError
@@ -135,15 +137,29 @@ class Network:
         """Run the network on ``images`` in [0, 1] without gradients; returns the module's output.
 
         The return type is ``Any`` because it is whatever the wrapped module returns: a logits
-        tensor for classifiers, a dict or tuple for detection and multi-head models.
+        tensor for classifiers, a dict or tuple for detection and multi-head models. A Hugging
+        Face ``ModelOutput`` with ``logits`` (``ImageClassifierOutput``) gives its ``logits``
+        tensor, as a torchvision classifier would; hooks (and ``record``) still see what each
+        module returned, the root's ``ModelOutput`` included. A ``ModelOutput`` without logits (a
+        backbone's ``last_hidden_state``, ...) is returned as it is.
+
+        A ``torch.compile`` module is called with dynamo guarding on hooks, so code it compiles
+        here notices ``record``'s hooks (see ``actassert._compiled``).
         """
         x = self.preprocess(images)
-        with torch.no_grad():
-            return self.module(x)
+        with torch.no_grad(), hooks_guarded(self.module):
+            return _logits(self.module(x))
 
     def classify(self, images: torch.Tensor, k: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
         """Top-``k`` class probabilities and indices per image, ``([N, k], [N, k])``."""
         logits = self(images)
+        if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+            got = (f"a tensor of shape {tuple(logits.shape)}" if isinstance(logits, torch.Tensor)
+                   else f"a {type(logits).__name__}")
+            raise TypeError(f"{self.name}.classify needs logits [N, classes], but the module "
+                            f"returned {got}. Fix: classify a classifier (for Hugging Face, one "
+                            "saved as ...ForImageClassification), or read the output yourself "
+                            "with network(images)")
         return logits.softmax(dim=1).topk(k, dim=1)
 
     # --- the guard that keeps a shared, cached copy pristine -------------------------------
@@ -181,6 +197,16 @@ class Network:
             self._restore_parameters(self.module)
         self._fingerprint = self.fingerprint()
         return found
+
+
+def _logits(output: Any) -> Any:
+    """``output.logits`` for a Hugging Face ``ModelOutput`` that has them, else ``output``."""
+    if "transformers" not in sys.modules:  # no ModelOutput can exist: transformers is optional
+        return output
+    from transformers.utils import ModelOutput
+
+    logits = getattr(output, "logits", None) if isinstance(output, ModelOutput) else None
+    return logits if isinstance(logits, torch.Tensor) else output
 
 
 _cache: dict[tuple[str, str | None, str], Network] = {}

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from actassert import registry
+from actassert._compiled import CallCounter, hooks_guarded, is_compiled
 from actassert._inplace import OutputCopies, module_structure
 from actassert.errors import ActAssertError, ForwardStopped, NeverRanWarning, RecordingError
 from actassert.layers import LayerRequest, resolve_layers, root_module
@@ -419,11 +420,15 @@ def record(model: ModelLike, layers: LayersLike, *,
     if stop_early:
         acts._stop = _EarlyStop(root, {r.name for r in acts.requests})
     keep = (reduce is None) if keep_inputs is None else keep_inputs
-    with _hooks_removed_and_modes_restored(root) as handles:
+    wrapper = getattr(model, "module", model)  # a torch.compile wrapper of root, or root
+    with _hooks_removed_and_modes_restored(root) as handles, hooks_guarded(wrapper):
         if register:  # at entry, so a test failing while the block is still open gets its figures
             registry.current().add_activations(getattr(model, "name", None)
                                                or type(root).__name__, acts)
+        counter = CallCounter(wrapper, handles) if is_compiled(wrapper) else None
         _attach(handles, root, acts, reduce, offload, keep, skip_non_tensors)
         yield acts
+        if counter is not None:
+            counter.check_hooks_ran(acts.forwards)
         if acts.never_ran():
             warnings.warn(NeverRanWarning(f"record: {acts.never_ran_message()}"), stacklevel=3)
