@@ -1,16 +1,19 @@
-"""Modules wrapped by ``torch.compile``: their original module, and hooks the compiled code runs.
+"""Models compiled with ``torch.compile``: names through ``_orig_mod``, and hooks that run.
 
 ``torch.compile(m)`` returns an ``OptimizedModule`` whose submodules are named
-``_orig_mod.layer1``; actassert names layers relative to the original module (``layer1``), and
-attaches its hooks there.
+``_orig_mod.layer1``; actassert names layers relative to the original module (``layer1``) and
+attaches its hooks there (``m.compile()``, in place, keeps the names as they are).
 
-Dynamo does not guard on a module's hooks by default (``torch._dynamo.config.
-skip_nnmodule_hook_guards``), so code compiled before a hook was added keeps running without it
-(pytorch#117758). Code compiled while :func:`hooks_guarded` is active checks that the hooks are
-as they were at compile time: adding ``record``'s hooks compiles the module once more, with the
-hooks traced in, and removing them brings back the code compiled without them. ``Network``
-calls a compiled module, and ``record`` runs its block, under it; a module compiled elsewhere
-first is caught by :func:`check_hooks_ran`, which names the fix.
+Code that dynamo compiled before a hook was added does not run it: dynamo does not guard on a
+module's hooks by default (``torch._dynamo.config.skip_nnmodule_hook_guards``, pytorch#117758).
+Turning those guards on works only for code compiled afterwards, and then traces actassert's
+hooks into the graph (graph breaks, a recompilation per ``record`` block). So a ``record`` block
+on a model with compiled parts runs it eagerly instead, under
+``torch.compiler.set_stance("force_eager")`` (PyTorch 2.6 and later), restored when the block
+exits: every hook runs, nothing is recompiled, and the records and outputs are those of the
+eager model, equal to the compiled ones within floating-point tolerance (bit-identical for
+backends that do not reorder arithmetic, such as ``"aot_eager"``). Outside the block the
+compiled code runs as before.
 """
 
 from __future__ import annotations
@@ -24,10 +27,9 @@ from actassert.errors import RecordingError
 
 if TYPE_CHECKING:
     from torch import nn
-    from torch.utils.hooks import RemovableHandle
 
-__all__ = ["is_compiled", "original", "strip_prefix", "hooks_guarded", "CallCounter",
-           "PREFIX"]
+__all__ = ["PREFIX", "is_compiled", "has_compiled_parts", "original", "strip_prefix",
+           "eager_while_recording"]
 
 #: The name ``OptimizedModule`` gives the module it wraps.
 PREFIX = "_orig_mod"
@@ -41,6 +43,14 @@ def is_compiled(module: object) -> bool:
     eval_frame = sys.modules.get("torch._dynamo.eval_frame")
     wrapper = getattr(eval_frame, "OptimizedModule", None)
     return wrapper is not None and isinstance(module, wrapper)
+
+
+def has_compiled_parts(module: nn.Module) -> bool:
+    """Whether ``module`` is compiled, or it or a submodule was compiled in place (``.compile()``)."""
+    if "torch._dynamo" not in sys.modules:
+        return False
+    return is_compiled(module) or any(getattr(m, "_compiled_call_impl", None) is not None
+                                      for m in module.modules())
 
 
 def original(module: nn.Module) -> nn.Module:
@@ -58,40 +68,25 @@ def strip_prefix(name: str) -> str:
 
 
 @contextlib.contextmanager
-def hooks_guarded(module: object) -> Iterator[None]:
-    """For a compiled ``module``: make what dynamo compiles in the block guard on hooks."""
-    if not is_compiled(module):
+def eager_while_recording(module: nn.Module) -> Iterator[None]:
+    """Run a model with compiled parts eagerly for the block, so that hooks on it run.
+
+    Raises:
+        RecordingError: the model has compiled parts and this PyTorch has no
+            ``torch.compiler.set_stance`` (before 2.6).
+    """
+    if not has_compiled_parts(module):
         yield
         return
-    import torch._dynamo  # a compiled module exists, so dynamo is imported already
+    import torch.compiler  # dynamo is imported already: the model was compiled
 
-    with torch._dynamo.config.patch(skip_nnmodule_hook_guards=False):
+    set_stance = getattr(torch.compiler, "set_stance", None)
+    if set_stance is None:
+        raise RecordingError(
+            "record: this model is compiled with torch.compile, and PyTorch "
+            f"{torch.__version__} cannot run it eagerly for the block "
+            "(torch.compiler.set_stance needs PyTorch 2.6), so hooks added now might not run "
+            "(pytorch#117758).\nFix: record the original module (network.module._orig_mod, or "
+            "the model before torch.compile), or upgrade PyTorch to 2.6 or later.")
+    with set_stance("force_eager"):
         yield
-
-
-class CallCounter:
-    """Counts the calls of a compiled wrapper (its own hooks run outside the compiled code)."""
-
-    def __init__(self, wrapper: nn.Module, handles: list[RemovableHandle]) -> None:
-        self.calls = 0
-        self.wrapper = wrapper
-        handles.append(wrapper.register_forward_pre_hook(self._count))
-
-    def _count(self, module: nn.Module, args: object) -> None:
-        self.calls += 1
-
-    def check_hooks_ran(self, forwards: int) -> None:
-        """Raise ``RecordingError`` when the wrapper ran but the hooks inside it did not.
-
-        Args:
-            forwards: how often the original module's own hook saw a forward.
-        """
-        if self.calls and forwards == 0:
-            raise RecordingError(
-                f"record: the compiled module ran {self.calls} time(s) in the block, but none "
-                "of the hooks on its original module ran: its code was compiled before they "
-                "were added, and torch.compile does not notice hooks added later "
-                "(pytorch#117758).\nFix: wrap it in actassert.Network before its first call "
-                "(Network(torch.compile(model)) compiles with hook guards on), or call "
-                "torch._dynamo.reset() before recording, or compile and first call it under "
-                "torch._dynamo.config.patch(skip_nnmodule_hook_guards=False).")

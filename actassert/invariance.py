@@ -19,6 +19,7 @@ from typing import Any, TypeGuard
 import torch
 from torch import Tensor
 
+from actassert._compiled import eager_while_recording
 from actassert._messages import fail, listing
 from actassert.determinism import RandomStates, TorchFlags
 from actassert.errors import NeverRanWarning
@@ -415,7 +416,9 @@ def assert_hooks_transparent(model: ModelLike, images: Tensor,
 
     Both forwards start from the same random state and buffers, so a model in train mode is
     checked too. Hooks change outputs when a module's fast path is skipped once hooked (some
-    attention layers) or when a hook writes into what it sees.
+    attention layers) or when a hook writes into what it sees. A ``torch.compile`` model runs
+    eagerly in both forwards, as ``record`` runs it (so the check is about the hooks, not about
+    the compiler's rounding).
 
     Example:
         >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(inplace=True))
@@ -423,7 +426,7 @@ def assert_hooks_transparent(model: ModelLike, images: Tensor,
     """
     __tracebackhide__ = True
     _check_images(images, "assert_hooks_transparent")
-    with _untouched(model):
+    with _untouched(model), eager_while_recording(getattr(model, "module", model)):
         plain = flatten_outputs(_call(model, images), OUTPUT)
     with _untouched(model):
         hooked = _forward(model, images, layers)

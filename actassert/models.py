@@ -13,7 +13,7 @@ import torch
 import torchvision.models as tvm
 from torch import nn
 
-from actassert._compiled import hooks_guarded
+from actassert._compiled import original
 from actassert._device import resolve_device
 from actassert._factory import check_weights
 from actassert.errors import ModelNotFoundError, WeightsFallbackWarning, WeightsUnavailableError
@@ -65,7 +65,7 @@ class Network:
             raise ValueError(f"mean has {len(mean)} channels but std has {len(std)}")
         self.device = resolve_device(device)
         self.module = module.to(self.device).eval()
-        self.name = name or type(module).__name__
+        self.name = name or type(original(module)).__name__  # a compiled one: what it wraps
         self.weights = weights
         self.input_size = int(input_size)
         self.categories = list(categories) if categories is not None else None
@@ -142,12 +142,9 @@ class Network:
         tensor, as a torchvision classifier would; hooks (and ``record``) still see what each
         module returned, the root's ``ModelOutput`` included. A ``ModelOutput`` without logits (a
         backbone's ``last_hidden_state``, ...) is returned as it is.
-
-        A ``torch.compile`` module is called with dynamo guarding on hooks, so code it compiles
-        here notices ``record``'s hooks (see ``actassert._compiled``).
         """
         x = self.preprocess(images)
-        with torch.no_grad(), hooks_guarded(self.module):
+        with torch.no_grad():
             return _logits(self.module(x))
 
     def classify(self, images: torch.Tensor, k: int = 5) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from actassert import registry
-from actassert._compiled import CallCounter, hooks_guarded, is_compiled
+from actassert._compiled import eager_while_recording
 from actassert._inplace import OutputCopies, module_structure
 from actassert.errors import ActAssertError, ForwardStopped, NeverRanWarning, RecordingError
 from actassert.layers import LayerRequest, resolve_layers, root_module
@@ -388,6 +388,11 @@ def record(model: ModelLike, layers: LayersLike, *,
     run without hooks. Hooks are removed and every module's train/eval flag is restored when the
     block exits, also when the forward raises.
 
+    A ``torch.compile`` model is accepted: layer names are those of the original module
+    (``layer1``; ``_orig_mod.layer1`` is read the same), and inside the block the model runs
+    eagerly (``torch.compiler.set_stance("force_eager")``, PyTorch 2.6+) so that every hook runs
+    (compiled code ignores hooks added after it was compiled, pytorch#117758).
+
     Args:
         model: a :class:`~actassert.Network` (images in [0, 1]) or any ``nn.Module``.
         layers: names (``"layer2"``), calls (``"layer1.0.relu#1"``) or globs (``"layer*.0.conv*"``).
@@ -420,15 +425,12 @@ def record(model: ModelLike, layers: LayersLike, *,
     if stop_early:
         acts._stop = _EarlyStop(root, {r.name for r in acts.requests})
     keep = (reduce is None) if keep_inputs is None else keep_inputs
-    wrapper = getattr(model, "module", model)  # a torch.compile wrapper of root, or root
-    with _hooks_removed_and_modes_restored(root) as handles, hooks_guarded(wrapper):
+    compiled = getattr(model, "module", model)  # a torch.compile wrapper of root, or root
+    with _hooks_removed_and_modes_restored(root) as handles, eager_while_recording(compiled):
         if register:  # at entry, so a test failing while the block is still open gets its figures
             registry.current().add_activations(getattr(model, "name", None)
                                                or type(root).__name__, acts)
-        counter = CallCounter(wrapper, handles) if is_compiled(wrapper) else None
         _attach(handles, root, acts, reduce, offload, keep, skip_non_tensors)
         yield acts
-        if counter is not None:
-            counter.check_hooks_ran(acts.forwards)
         if acts.never_ran():
             warnings.warn(NeverRanWarning(f"record: {acts.never_ran_message()}"), stacklevel=3)

@@ -45,3 +45,11 @@ def not_a_model() -> int:
 
 
 NOT_CALLABLE = 3
+
+
+def tiny_compiled() -> nn.Module:
+    """``Tiny`` under ``torch.compile`` (the ``aot_eager`` backend: traced by dynamo and AOT
+    autograd, run by eager kernels, so compiled outputs equal eager ones bit for bit)."""
+    import torch
+
+    return torch.compile(Tiny(), backend="aot_eager")
