@@ -21,12 +21,11 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
 
 from actassert.errors import RecordingError
-
-if TYPE_CHECKING:
-    from torch import nn
 
 __all__ = ["PREFIX", "is_compiled", "has_compiled_parts", "original", "strip_prefix",
            "eager_while_recording"]
@@ -45,9 +44,9 @@ def is_compiled(module: object) -> bool:
     return wrapper is not None and isinstance(module, wrapper)
 
 
-def has_compiled_parts(module: nn.Module) -> bool:
+def has_compiled_parts(module: object) -> bool:
     """Whether ``module`` is compiled, or it or a submodule was compiled in place (``.compile()``)."""
-    if "torch._dynamo" not in sys.modules:
+    if "torch._dynamo" not in sys.modules or not isinstance(module, nn.Module):
         return False
     return is_compiled(module) or any(getattr(m, "_compiled_call_impl", None) is not None
                                       for m in module.modules())
@@ -68,7 +67,7 @@ def strip_prefix(name: str) -> str:
 
 
 @contextlib.contextmanager
-def eager_while_recording(module: nn.Module) -> Iterator[None]:
+def eager_while_recording(module: object) -> Iterator[None]:
     """Run a model with compiled parts eagerly for the block, so that hooks on it run.
 
     Raises:
@@ -78,8 +77,6 @@ def eager_while_recording(module: nn.Module) -> Iterator[None]:
     if not has_compiled_parts(module):
         yield
         return
-    import torch.compiler  # dynamo is imported already: the model was compiled
-
     set_stance = getattr(torch.compiler, "set_stance", None)
     if set_stance is None:
         raise RecordingError(

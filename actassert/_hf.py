@@ -66,8 +66,9 @@ def _side(processor: Any, name: str) -> int:
                                    "images; actassert's stimuli are square. Fix: load it with a "
                                    "factory returning actassert.Network(module, input_size=...)")
         return int(height)
-    if fields.get("shortest_edge"):
-        return int(fields["shortest_edge"])
+    shortest = fields.get("shortest_edge")
+    if shortest:
+        return int(shortest)
     raise ModelSourceError(f"hf:{name}: its image processor names no input size "
                            f"(size={size!r}). Fix: save a processor with a size, or load it "
                            "with a factory returning actassert.Network(module, input_size=...)")

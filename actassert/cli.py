@@ -40,7 +40,7 @@ def _side(text: str) -> int:
 def _common(parser: argparse.ArgumentParser, *, weights: str | None = "DEFAULT") -> None:
     parser.add_argument("model", nargs="?", default=DEFAULT_MODEL,
                         help="a model: a torchvision name (resnet50, torchvision:resnet50), "
-                             "timm:NAME (the timm extra) or module.path:factory (a "
+                             "timm:NAME (the timm extra), hf:NAME (the hf extra) or module.path:factory (a "
                              f"zero-argument function returning the model). Default: {DEFAULT_MODEL}")
     default = "DEFAULT" if weights else "none: layer shapes do not depend on the weights"
     parser.add_argument("--weights", type=_weights, default=weights,

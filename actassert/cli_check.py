@@ -24,7 +24,7 @@ def add_check_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     """Add the ``check`` subcommand to ``commands``."""
     check = commands.add_parser(
         "check", help="run the battery of checks on a model; exit code 1 on any failure")
-    check.add_argument("model", help="NAME or NAME@WEIGHTS: torchvision names, timm:NAME, "
+    check.add_argument("model", help="NAME or NAME@WEIGHTS: torchvision names, timm:NAME, hf:NAME, "
                        "package.module:factory; @none for random init")
     check.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     check.add_argument("--offline", action="store_true", help="never download weights")

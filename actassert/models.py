@@ -321,7 +321,9 @@ def load_model(name: str, *, weights: WeightsLike = "DEFAULT", device: DeviceLik
 
     Names: ``"resnet50"`` or ``"torchvision:resnet50"`` (torchvision), ``"timm:convnext_tiny"``
     (timm, the ``timm`` extra; mean, std and input size from its ``pretrained_cfg``, weights
-    through timm's Hugging Face cache, which offline is searched without network access), or
+    through timm's Hugging Face cache, which offline is searched without network access),
+    ``"hf:google/vit-base-patch16-224"`` or ``"hf:FOLDER"`` (Hugging Face transformers, the ``hf``
+    extra; mean, std and input size from its image processor; see ``actassert._hf``), or
     ``"my_pkg.models:build"``: a zero-argument factory returning an ``nn.Module`` (ImageNet
     mean/std, 224 px) or an :class:`Network` (its own mean, std and input size), called under
     ``torch.manual_seed(seed)``.
@@ -336,7 +338,7 @@ def load_model(name: str, *, weights: WeightsLike = "DEFAULT", device: DeviceLik
 
     Args:
         name: a torchvision classification model (``"resnet50"``, ``"mobilenet_v2"``, ...),
-            ``"timm:NAME"`` or ``"module.path:factory"``.
+            ``"timm:NAME"``, ``"hf:NAME"`` or ``"module.path:factory"``.
         weights: ``"DEFAULT"``, a weights name (``"IMAGENET1K_V1"``; for timm a pretrained tag
             such as ``"fb_in1k"``), a weights enum member, or ``None`` for a random
             initialisation seeded with ``seed``. A factory builds its own weights: ``"DEFAULT"``
@@ -352,7 +354,7 @@ def load_model(name: str, *, weights: WeightsLike = "DEFAULT", device: DeviceLik
         ModelNotFoundError: ``name`` is not a torchvision classification model (or timm model).
         ModelSourceError: an unknown ``SOURCE:`` prefix, or a factory that cannot be imported,
             raises or returns no model.
-        MissingExtraError: a ``timm:`` name without timm installed.
+        MissingExtraError: a ``timm:`` name without timm installed (``hf:``: transformers).
         WeightsUnavailableError: the checkpoint is nowhere on this machine and not downloadable.
 
     Example:
@@ -408,7 +410,7 @@ def _guarded(network: Network, restore: Any) -> Network:
 
 def _load_built(spec: ModelSpec, weights: Any, device: Any, download: bool | None,
                 seed: int) -> Network:
-    """``load_model`` for timm models and factories: build, wrap in a ``Network``, cache."""
+    """``load_model`` for timm, hf models and factories: build, wrap in a ``Network``, cache."""
     target = resolve_device(device)
     if spec.source == "factory":  # a factory builds its own weights: one copy per seed
         check_weights(spec.name, weights)

@@ -83,8 +83,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _add_battery_options(parser: pytest.Parser, group: pytest.OptionGroup) -> None:
     group.addoption(OPTION_MODEL, dest="actassert_model", action="append", metavar="NAME",
                     help="run the battery of checks on a model (repeatable): torchvision "
-                         "names, timm:NAME, package.module:factory; NAME@WEIGHTS picks weights, "
-                         "NAME@none random init.")
+                         "names, timm:NAME, hf:NAME, package.module:factory; NAME@WEIGHTS picks "
+                         "weights, NAME@none random init.")
     group.addoption(OPTION_GOLDEN_DIR, dest="actassert_golden_dir", metavar="DIR",
                     help="where the battery keeps golden statistics. Default: actassert-goldens "
                          "beside the ini file (or in rootdir).")

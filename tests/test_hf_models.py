@@ -12,6 +12,7 @@ import torch
 import actassert as aa
 from actassert import weightfiles
 from actassert.errors import MissingExtraError, ModelSourceError, WeightsUnavailableError
+from actassert.model_sources import ModelSpec
 from actassert.models import clear_model_cache
 
 try:  # every test of this file needs the hf extra
@@ -64,6 +65,15 @@ def dinov2_folder(tmp_path_factory):
     transformers.BitImageProcessor(size={"shortest_edge": 72}, crop_size={"height": SIDE,
                                    "width": SIDE}, do_center_crop=True).save_pretrained(folder)
     return folder
+
+
+def test_hf_names_parse_as_hub_ids_or_folders():
+    from actassert.model_sources import parse_model_name
+
+    assert parse_model_name("hf:google/vit-base-patch16-224") == ModelSpec(
+        "hf", "google/vit-base-patch16-224")
+    assert parse_model_name("hf:C:/models/vit").name == "C:/models/vit"  # a ':' in a path
+    assert parse_model_name("hf:/tmp/vit").label == "hf:/tmp/vit"
 
 
 def test_a_saved_classifier_loads_with_its_processors_preprocessing(vit_folder):
@@ -168,7 +178,7 @@ def empty_hf_cache(tmp_path, monkeypatch):
     clear_model_cache()
 
 
-def test_a_hub_model_offline_fails_fast_with_the_cache_and_fix(empty_hf_cache):
+def test_a_hub_model_offline_is_a_fail_fast_error_with_the_cache_and_fix(empty_hf_cache):
     before = (os.environ.get("HF_HUB_OFFLINE"), hub_constants.HF_HUB_OFFLINE)
     start = time.perf_counter()
     with pytest.raises(WeightsUnavailableError) as info:

@@ -20,7 +20,7 @@ def test_model_names_are_parsed_into_source_and_name(text, spec):
 
 
 @pytest.mark.parametrize(("text", "match"), [
-    ("tfhub:resnet50", r"unknown source 'tfhub' \(known: torchvision, timm\).*Fix: write"),
+    ("tfhub:resnet50", r"unknown source 'tfhub' \(known: torchvision, timm, hf\).*Fix: write"),
     ("timm:", "is not 'NAME', 'SOURCE:NAME'"),
     (":resnet", "is not 'NAME', 'SOURCE:NAME'"),
     ("a.b:c:d", "is not 'NAME', 'SOURCE:NAME'"),
