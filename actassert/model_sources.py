@@ -109,9 +109,9 @@ def parse_model_name(text: str) -> ModelSpec:
     if "." not in prefix and not _importable(prefix):
         raise ModelSourceError(
             f"model name {text!r}: unknown source {prefix!r} (known: {', '.join(SOURCES)}), and "
-            f"no module {prefix!r} to find a factory {rest!r} in. Fix: write 'timm:NAME', 'hf:NAME' or "
-            "'torchvision:NAME', or 'module.path:function' for a zero-argument factory in a "
-            "module on sys.path (under pytest, the ini key pythonpath adds folders).")
+            f"no module {prefix!r} to find a factory {rest!r} in. Fix: write 'timm:NAME', "
+            "'hf:NAME' or 'torchvision:NAME', or 'module.path:function' for a zero-argument "
+            "factory in a module on sys.path (under pytest, the ini key pythonpath adds folders).")
     return ModelSpec("factory", text)
 
 

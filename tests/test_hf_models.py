@@ -104,6 +104,15 @@ def test_network_returns_the_logits_of_a_model_output_and_classify_works(vit_fol
     assert torch.equal(acts["classifier"], out)  # the head sees the class token only
 
 
+def test_classify_works_on_a_transformers_model_wrapped_by_hand():
+    """Issue 18: 'ImageClassifierOutput' object has no attribute 'softmax'."""
+    torch.manual_seed(0)
+    model = transformers.ViTForImageClassification(transformers.ViTConfig(**TINY, num_labels=5))
+    net = aa.Network(model, mean=(0.5,) * 3, std=(0.5,) * 3, input_size=SIDE, device="cpu")
+    probs, index = net.classify(torch.rand(2, 3, SIDE, SIDE), k=2)
+    assert probs.shape == index.shape == (2, 2) and bool((probs[:, 0] >= probs[:, 1]).all())
+
+
 def test_a_backbone_loads_with_automodel_and_classify_says_why_not(dinov2_folder):
     net = aa.load_model(f"hf:{dinov2_folder}", device="cpu")
     assert type(net.module).__name__ == "Dinov2Model" and net.categories is None
