@@ -45,7 +45,7 @@ def check_attention(name: str, module: nn.Module) -> None:
     if isinstance(module, nn.MultiheadAttention) or _is_timm(module):
         return
     raise RecordingError(
-        f"record: {name!r}:attn asks for attention weights, but {name!r} is a "
+        f"record: '{name}:attn' asks for attention weights, but {name!r} is a "
         f"{type(module).__name__}.\n"
         "Expected: a torch.nn.MultiheadAttention (torchvision ViT: encoder.layers."
         "encoder_layer_0.self_attention) or a timm Attention with qkv, q_norm, k_norm, "
