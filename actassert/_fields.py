@@ -12,10 +12,6 @@ _DEPTH = 3  # containers inside containers: HF's hidden_states tuple inside a Mo
 _BAD_CHARS = set(".#:*?[ ")
 
 
-class _Unnamable(Exception):
-    """A field whose name cannot be part of a layer name (carries the reason)."""
-
-
 def tensor_fields(output: object, name: str, taken: set[str] | frozenset[str]
                   ) -> dict[str, torch.Tensor] | str:
     """The tensors in a module's container output, named ``name.field``, or why not.
@@ -38,10 +34,9 @@ def tensor_fields(output: object, name: str, taken: set[str] | frozenset[str]
     if not isinstance(output, (tuple, list, Mapping)):
         return ""
     found: dict[str, torch.Tensor] = {}
-    try:
-        _walk(output, name, _DEPTH, found)
-    except _Unnamable as exc:
-        return str(exc)
+    unnamable = _walk(output, name, _DEPTH, found)
+    if unnamable:
+        return unnamable
     if not found:
         return "no tensors inside"
     clash = [f for f in found if f in taken]
@@ -50,22 +45,26 @@ def tensor_fields(output: object, name: str, taken: set[str] | frozenset[str]
     return found
 
 
-def _walk(obj: object, path: str, depth: int, found: dict[str, torch.Tensor]) -> None:
+def _walk(obj: object, path: str, depth: int, found: dict[str, torch.Tensor]) -> str:
+    """Add ``obj``'s tensors to ``found`` under ``path``; the reason a field cannot be named
+    (``""``: none)."""
     if isinstance(obj, torch.Tensor):
         found[path] = obj
-        return
+        return ""
     if isinstance(obj, Mapping):
         items = list(obj.items())
     elif isinstance(obj, (tuple, list)):
         items = list(enumerate(obj))
     else:
-        return
+        return ""
     if depth == 0:
-        if any(isinstance(v, (torch.Tensor, tuple, list, Mapping)) for _, v in items):
-            raise _Unnamable(f"containers nested deeper than {_DEPTH} levels")
-        return
+        deeper = any(isinstance(v, (torch.Tensor, tuple, list, Mapping)) for _, v in items)
+        return f"containers nested deeper than {_DEPTH} levels" if deeper else ""
     for key, item in items:
         text = str(key)
         if not isinstance(key, (str, int)) or not text or _BAD_CHARS & set(text):
-            raise _Unnamable(f"its key {key!r} cannot be part of a layer name")
-        _walk(item, f"{path}.{text}", depth - 1, found)
+            return f"its key {key!r} cannot be part of a layer name"
+        unnamable = _walk(item, f"{path}.{text}", depth - 1, found)
+        if unnamable:
+            return unnamable
+    return ""

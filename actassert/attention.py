@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -97,9 +98,11 @@ def _timm_weights(m: nn.Module, given: dict[str, object]) -> torch.Tensor:
     x = given["x"]
     assert isinstance(x, torch.Tensor)
     b, n, _ = x.shape
-    heads, dim = int(m.num_heads), int(m.head_dim)  # type: ignore[call-overload]
-    qkv = m.qkv.forward(x).reshape(b, n, 3, heads, dim).permute(2, 0, 3, 1, 4)  # type: ignore[operator]
-    q, k = m.q_norm.forward(qkv[0]), m.k_norm.forward(qkv[1])  # type: ignore[operator]
+    qkv_proj, q_norm, k_norm = (cast(nn.Module, getattr(m, a)) for a in ("qkv", "q_norm",
+                                                                         "k_norm"))
+    heads, dim = int(cast(int, m.num_heads)), int(cast(int, m.head_dim))
+    qkv = qkv_proj.forward(x).reshape(b, n, 3, heads, dim).permute(2, 0, 3, 1, 4)
+    q, k = q_norm.forward(qkv[0]), k_norm.forward(qkv[1])
     scores = (q * m.scale) @ k.transpose(-2, -1)
     mask = given.get("attn_mask")
     if given.get("is_causal"):
