@@ -27,13 +27,18 @@ from torch import nn
 
 from actassert.errors import RecordingError
 
-__all__ = ["attention_weights", "check_attention"]
+__all__ = ["attention_weights", "check_attention", "is_attention"]
 
 _TIMM_PARTS = ("qkv", "num_heads", "head_dim", "scale", "q_norm", "k_norm")
 
 
 def _is_timm(module: nn.Module) -> bool:
     return all(hasattr(module, a) for a in _TIMM_PARTS) and isinstance(module.qkv, nn.Linear)
+
+
+def is_attention(module: nn.Module) -> bool:
+    """Whether ``name:attn`` can record ``module``'s attention weights."""
+    return isinstance(module, nn.MultiheadAttention) or _is_timm(module)
 
 
 def check_attention(name: str, module: nn.Module) -> None:
@@ -43,7 +48,7 @@ def check_attention(name: str, module: nn.Module) -> None:
         RecordingError: ``module`` is neither an ``nn.MultiheadAttention`` nor a timm-style
             ``Attention``; the message names the module and how to find one.
     """
-    if isinstance(module, nn.MultiheadAttention) or _is_timm(module):
+    if is_attention(module):
         return
     raise RecordingError(
         f"record: '{name}:attn' asks for attention weights, but {name!r} is a "

@@ -14,7 +14,7 @@ from torch import nn
 from actassert import registry
 from actassert._fields import tensor_fields
 from actassert._inplace import OutputCopies, module_structure
-from actassert.attention import attention_weights, check_attention
+from actassert.attention import attention_weights, check_attention, is_attention
 from actassert.errors import ActAssertError, ForwardStopped, NeverRanWarning, RecordingError
 from actassert.layers import LayerRequest, resolve_layers, root_module
 
@@ -413,6 +413,9 @@ def _attach(handles: list[RemovableHandle], root: nn.Module, acts: Activations,
         module = modules[same[0].module]
         lenient = skip_non_tensors or all(r.glob for r in same)
         if name != same[0].module:  # name:attn
+            if lenient and not is_attention(module):  # "blocks.**:attn": the attention modules
+                acts.skipped[name] = f"{type(module).__name__} (not an attention module)"
+                continue
             check_attention(same[0].module, module)
             attn = _AttentionHook(name, calls, acts, reduce, offload, stop, lenient, copies, taken)
             handles.append(module.register_forward_hook(attn.on_forward, with_kwargs=True))

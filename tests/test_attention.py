@@ -86,6 +86,15 @@ def test_attention_weights_of_a_module_that_is_not_attention_are_refused_before_
     assert not model.blocks[0].mlp._forward_hooks
 
 
+def test_a_glob_keeps_the_attention_modules_and_lists_the_others_as_skipped():
+    model, x = _timm_vit(), _images()
+    with aa.record(model, ["blocks.0.**:attn"], register=False) as acts, torch.no_grad():
+        model(x)
+    assert list(acts) == ["blocks.0.attn:attn"]
+    assert acts.skipped["blocks.0.mlp:attn"] == "Mlp (not an attention module)"
+    assert acts.never_ran() == []
+
+
 def test_an_unknown_output_after_a_colon_names_the_ones_there_are():
     with pytest.raises(ValueError, match=r"'weights' after ':' is not an output actassert "
                        r"records. Expected one of: attn"):
