@@ -457,14 +457,18 @@ def record(model: ModelLike, layers: LayersLike, *,
            skip_non_tensors: bool = False) -> Iterator[Activations]:
     """Record the outputs of ``layers`` for every forward run inside the ``with`` block.
 
-    Captured tensors are detached clones, so an in-place operation later in the forward
-    (``ReLU(inplace=True)``) cannot change a record, and the model's output is bit-identical to a
-    run without hooks. Hooks are removed and every module's train/eval flag is restored when the
+    A record is what the module returned: an in-place operation later in the forward
+    (``ReLU(inplace=True)``) or the caller changing the model's input or output afterwards cannot
+    change it (``actassert._inplace`` copies exactly the outputs that need it), and the model's
+    output is bit-identical to a run without hooks. Hooks are removed and every module's train/eval flag is restored when the
     block exits, also when the forward raises.
 
     Args:
         model: a :class:`~actassert.Network` (images in [0, 1]) or any ``nn.Module``.
-        layers: names (``"layer2"``), calls (``"layer1.0.relu#1"``) or globs (``"layer*.0.conv*"``).
+        layers: names (``"layer2"``), calls (``"layer1.0.relu#1"``) or globs (``"layer*.0.conv*"``);
+            ``"blocks.3.attn:attn"`` for an attention module's weights ``[N, heads, T, S]``
+            (``actassert.attention``). A module returning a tuple, list, dict or ``ModelOutput``
+            is recorded by field (``attn.0``, ``vit.last_hidden_state``).
         reduce: applied inside the hook to each output (e.g. a spatial mean ``[N,K,H,W] -> [N,K]``),
             so only the reduction is kept in memory; a mapping gives one function per module name
             (a ``"name#k"`` key for call ``k`` only).
@@ -475,8 +479,9 @@ def record(model: ModelLike, layers: LayersLike, *,
         keep_inputs: keep the root module's input of the first forward in ``acts.inputs``
             (default: when ``reduce`` is None), so a failure report can show what was shown.
         register: list the result in the running test's registry for failure artefacts.
-        skip_non_tensors: skip layers whose output is not a tensor (named in ``acts.skipped``)
-            instead of raising ``RecordingError``.
+        skip_non_tensors: skip layers whose output cannot be recorded (not a tensor, and not a
+            container whose tensors can be named) instead of raising ``RecordingError``; they
+            are named in ``acts.skipped``. Layers matched by a glob are always skipped so.
 
     Yields:
         :class:`Activations`, filled as forwards run.
