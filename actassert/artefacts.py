@@ -136,6 +136,9 @@ def _grids(writer: _Writer, label: str, acts: Any, index: int, caption: str, *,
     from actassert import drawing
 
     for key in list(acts):
+        if key.partition("#")[0].endswith(":attn"):  # attention weights: one map per head
+            _attention_figure(writer, label, key, acts[key], index)
+            continue
         value, note = kernel_maps(acts[key], channels_first=channels_first)
         if value is None or value.shape[0] == 0:
             writer.out.problems.append(f"{key}: {note or 'no image to draw'}")
@@ -144,6 +147,25 @@ def _grids(writer: _Writer, label: str, acts: Any, index: int, caption: str, *,
         title = f"{label} {key}{note}, {caption.format(i=i)}"
         writer.save(f"grid-{_slug(label)}-{_slug(key)}.png",
                     lambda p, v=value[i], t=title: drawing.kernel_grid(v, title=t, path=p))
+
+
+def _attention_figure(writer: _Writer, label: str, key: str, weights: Any, index: int) -> None:
+    """Each head's attention from the class token of image ``index``, or why it is not drawn."""
+    from actassert import drawing
+    from actassert.drawing.attention import attention_layout
+    from actassert.errors import DrawingError
+
+    i = min(index, weights.shape[0] - 1)
+    try:
+        if weights.dim() != 4:
+            raise DrawingError(f"reduced to shape {list(weights.shape)}, not [N, heads, T, S]")
+        attention_layout(weights, image=i)  # a grid that cannot be decided: say so
+    except DrawingError as exc:
+        writer.out.problems.append(f"{key}: {str(exc).splitlines()[0]}")
+        return
+    writer.save(f"attention-{_slug(label)}-{_slug(key)}.png",
+                lambda p: drawing.attention_grid(weights, image=i, title=f"{label} {key}, image "
+                                                 f"{i}", path=p))
 
 
 def _sweep_figures(writer: _Writer, record: TestRecord, label: str, responses: Any) -> None:

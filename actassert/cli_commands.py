@@ -48,11 +48,11 @@ def layers_command(args: argparse.Namespace) -> int:
     width = max(len(k) for k in shapes) if shapes else 10
     print(f"{net.name} ({net.weights or 'random init'}), input [1, 3, {size}, {size}]:")
     for key, shape in shapes.items():
-        kind = type(modules[key.split("#")[0]]).__name__
+        kind = type(modules[acts.module_of(key)]).__name__
         print(f"  {key:<{width}}  {kind:<22} {list(shape)}")
     for key, output in acts.skipped.items():
         print(f"  {key:<{width}}  {type(modules[key]).__name__:<22} returns a {output}, not a "
-              "tensor: record one of its submodules")
+              "tensor or container of tensors: record one of its submodules")
     for key in acts.never_ran():
         print(f"  {key:<{width}}  {type(modules[key]).__name__:<22} not called as a module by "
               "the forward: nothing to record")

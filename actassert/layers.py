@@ -14,9 +14,13 @@ from actassert.errors import LayerNotFoundError
 if TYPE_CHECKING:
     from actassert.types import ModelLike
 
-__all__ = ["list_layers", "resolve_layers", "root_module", "LayerRequest"]
+__all__ = ["list_layers", "resolve_layers", "root_module", "LayerRequest", "OUTPUTS"]
 
 _GLOB_CHARS = set("*?[")
+
+#: What a request may record besides a module's output, after a colon: ``name:attn``, the
+#: attention weights of an attention module (see ``actassert.attention``).
+OUTPUTS = ("attn",)
 
 
 def root_module(model: ModelLike) -> nn.Module:
@@ -60,13 +64,21 @@ def _match(pattern: list[str], parts: list[str]) -> bool:
 
 
 class LayerRequest:
-    """One resolved layer: the module's dotted name and, optionally, the one call to keep."""
+    """One resolved layer: the recorded name and, optionally, the one call to keep.
 
-    __slots__ = ("call", "name")
+    ``name`` is the module's dotted name, or ``module:output`` for another output of it (the
+    attention weights, ``blocks.3.attn:attn``); ``module`` is always the module's name.
+    ``glob``: matched by a pattern rather than named, so an output that cannot be recorded is
+    skipped (listed in ``Activations.skipped``) instead of being an error.
+    """
 
-    def __init__(self, name: str, call: int | None) -> None:
+    __slots__ = ("call", "glob", "module", "name")
+
+    def __init__(self, name: str, call: int | None, *, glob: bool = False) -> None:
         self.name = name
         self.call = call
+        self.module = name.partition(":")[0]
+        self.glob = glob
 
     def __repr__(self) -> str:
         return self.name if self.call is None else f"{self.name}#{self.call}"
@@ -83,10 +95,12 @@ def resolve_layers(model: ModelLike, layers: str | Iterable[str], *,
     """Resolve names (``layer1.0.conv2``), calls (``layer1.0.relu#2``) and globs (``layer*.0.conv*``).
 
     A glob's ``*`` matches within one dotted component and ``**`` across components. Matches keep
-    the model's definition order; duplicates are dropped.
+    the model's definition order; duplicates are dropped. A suffix ``:attn`` (before any ``#k``)
+    asks for the attention weights of the matched modules: ``blocks.*.attn:attn#0``.
 
     Raises:
         LayerNotFoundError: a name or pattern matches nothing; the message lists the closest names.
+        ValueError: a suffix after ``:`` that is not one of ``OUTPUTS``, or a bad call index.
     """
     names = list_layers(model)
     known = set(names)
@@ -106,6 +120,7 @@ def resolve_layers(model: ModelLike, layers: str | Iterable[str], *,
                 raise ValueError(f"layer {text!r}: the part after '#' must be a call index, "
                                  "e.g. 'layer1.0.relu#2'")
             call = int(call_text)
+        base, output = _output_of(base, known)
         if _GLOB_CHARS & set(base):
             pattern = base.split(".")
             matches = [n for n in names if _match(pattern, n.split("."))]
@@ -114,7 +129,22 @@ def resolve_layers(model: ModelLike, layers: str | Iterable[str], *,
         if not matches:
             raise LayerNotFoundError(text, names, label)
         for name in matches:
-            request = LayerRequest(name, call)
+            request = LayerRequest(name + output, call, glob=base != name)
             if request not in resolved:
                 resolved.append(request)
+            elif not request.glob:  # also named: its failures are errors again
+                resolved[resolved.index(request)].glob = False
     return resolved
+
+
+def _output_of(base: str, known: set[str]) -> tuple[str, str]:
+    """Split ``module:output`` into the module (or pattern) and ``":output"`` (``""``: none)."""
+    if base in known or ":" not in base:
+        return base, ""
+    module, _, output = base.rpartition(":")
+    if output not in OUTPUTS:
+        raise ValueError(f"layer {base!r}: {output!r} after ':' is not an output actassert "
+                         f"records. Expected one of: {', '.join(OUTPUTS)} (e.g. "
+                         f"'{module}:attn' for the attention weights), or a layer name without "
+                         "':'. Fix: see actassert.list_layers for the names")
+    return module, ":" + output

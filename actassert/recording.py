@@ -13,7 +13,9 @@ from torch import nn
 
 from actassert import registry
 from actassert._compiled import eager_while_recording
+from actassert._fields import tensor_fields
 from actassert._inplace import OutputCopies, module_structure
+from actassert.attention import attention_weights, check_attention, is_attention
 from actassert.errors import ActAssertError, ForwardStopped, NeverRanWarning, RecordingError
 from actassert.layers import LayerRequest, resolve_layers, root_module
 
@@ -59,6 +61,9 @@ class Activations(Mapping[str, "torch.Tensor"]):
         self._stop: _EarlyStop | None = None
         self._probing = False
         self.skipped: dict[str, str] = {}
+        self._copies: OutputCopies | None = None  # set by record when outputs are kept whole
+        #: recorded name -> the module it comes from, for a container's field (``mha.0``)
+        self._field_of: dict[str, str] = {}
 
     # --- filled by the hooks -----------------------------------------------------------------
     def _begin_forward(self) -> None:
@@ -75,10 +80,19 @@ class Activations(Mapping[str, "torch.Tensor"]):
         self._chunks.setdefault((name, call), []).append(tensor)
         self._cache.clear()
 
+    def _replace(self, kept: torch.Tensor, copy: torch.Tensor) -> None:
+        """Swap the stored tensor ``kept`` for ``copy`` (a record that must be copied after all)."""
+        for chunks in self._chunks.values():
+            for i, chunk in enumerate(chunks):
+                if chunk is kept:
+                    chunks[i] = copy
+        self._cache.clear()
+
     # --- the mapping -------------------------------------------------------------------------
     def _key(self, name: str, call: int) -> str:
-        explicit = any(r.name == name and r.call is not None for r in self.requests)
-        return f"{name}#{call}" if explicit or self._max_calls.get(name, 1) > 1 else name
+        module = self._field_of.get(name, name)  # a field is named by its module's calls
+        explicit = any(r.name == module and r.call is not None for r in self.requests)
+        return f"{name}#{call}" if explicit or self._max_calls.get(module, 1) > 1 else name
 
     def _index(self) -> dict[str, tuple[str, int]]:
         return {self._key(name, call): (name, call) for name, call in self._chunks}
@@ -92,12 +106,18 @@ class Activations(Mapping[str, "torch.Tensor"]):
             if calls:
                 raise KeyError(f"{key!r} was called {len(calls)} times per forward; its outputs "
                                f"are {', '.join(calls)}")
+            fields = [k for k in index if self._field_of.get(index[k][0]) == key]
+            if fields:
+                raise KeyError(f"{key!r} returned a container, not a tensor; its tensors are "
+                               f"recorded as {', '.join(fields)}")
             if self.forwards == 0:
                 raise KeyError(f"{key!r} was not recorded: the network was not called inside the "
                                "record block")
             raise KeyError(f"{key!r} was not recorded in {self.forwards} forward(s): "
                            f"{self.never_ran_message() or 'recorded: ' + ', '.join(index)}")
         chunks = self._chunks[index[key]]
+        if self._copies is not None:
+            self._copies.check(index[key][0], chunks)
         value = chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=0)
         self._cache[key] = value
         return value
@@ -116,7 +136,7 @@ class Activations(Mapping[str, "torch.Tensor"]):
         """Requested layers (or ``#`` calls) that no forward of this block produced."""
         if self.forwards == 0:
             return []
-        seen = {(name, call) for name, call in self._chunks}
+        seen = {(self._field_of.get(name, name), call) for name, call in self._chunks}
         missing = []
         for r in self.requests:
             if r.name in self.skipped:
@@ -138,6 +158,12 @@ class Activations(Mapping[str, "torch.Tensor"]):
         more = f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""
         return ("; ".join(parts) + more + ". A module the forward bypasses (its parent uses "
                 "the weights directly) or a call index past the last call records nothing.")
+
+    def module_of(self, key: str) -> str:
+        """The module a recorded ``key`` comes from: ``layer1.0.relu`` for ``layer1.0.relu#1``,
+        ``attn`` for the field ``attn.0`` or the attention weights ``attn:attn``."""
+        name = key.partition("#")[0]
+        return self._field_of.get(name, name).partition(":")[0]
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Each recorded name with its tensor's shape."""
@@ -238,12 +264,12 @@ class _LayerHook:
     calling an instance (which looks ``__call__`` up on the type at every call).
     """
 
-    __slots__ = ("acts", "by_call", "calls", "copies", "fn", "name", "offload", "skip_non_tensors",
-                 "stop")
+    __slots__ = ("acts", "by_call", "calls", "copies", "fn", "lenient", "name", "offload",
+                 "stop", "taken")
 
     def __init__(self, name: str, calls: set[int] | None, acts: Activations,
                  reduce: ReduceLike | None, offload: DeviceLike | None, stop: _EarlyStop | None,
-                 skip_non_tensors: bool, copies: OutputCopies | None) -> None:
+                 lenient: bool, copies: OutputCopies | None, taken: frozenset[str]) -> None:
         self.name = name
         self.copies = copies
         self.calls = calls  # the call indices to keep; None: every call
@@ -251,7 +277,8 @@ class _LayerHook:
         self.fn, self.by_call = _reducers_of(name, reduce)
         self.offload = offload
         self.stop = stop
-        self.skip_non_tensors = skip_non_tensors
+        self.lenient = lenient  # skip what cannot be recorded (listed in acts.skipped)
+        self.taken = taken  # the model's module names, which a container's field must not take
 
     def __call__(self, module: nn.Module, args: object, output: object) -> None:
         """The forward hook: count the call, then store the output, reduced, or skip it."""
@@ -259,31 +286,43 @@ class _LayerHook:
         call = acts._next_call(self.name)
         if acts._probing:
             return
-        if self.calls is not None and call not in self.calls:
-            if self.stop is not None:
-                self.stop.check(acts._calls)
-            return
-        if not isinstance(output, torch.Tensor):
-            if self.skip_non_tensors:
-                acts.skipped[self.name] = type(output).__name__
-                return
-            raise RecordingError(
-                f"layer {self.name!r} returned {type(output).__name__}, not a tensor; record one "
-                "of its submodules instead (actassert.list_layers lists them)")
-        value = output.detach()
-        if self.fn is not None:
-            value = self._reduce(value, call)
-            if self.offload is not None:
-                value = value.to(self.offload)
-        elif self.offload is not None:  # the move is the copy the live output needs
-            value = value.to(self.offload, copy=True)
-        else:  # a copy only where the rest of the forward writes into the output
-            assert self.copies is not None  # made whenever there is no reduce and no offload
-            value = self.copies.keep(self.name, value)
-        acts._store(self.name, call, value)
+        if self.calls is None or call in self.calls:
+            if isinstance(output, torch.Tensor):
+                acts._store(self.name, call, self._kept(self.name, output.detach(), call))
+            else:
+                self._store_fields(output, call)
         if self.stop is not None:
             self.stop.check(acts._calls)
 
+    def _kept(self, name: str, value: torch.Tensor, call: int) -> torch.Tensor:
+        """What to store for the live output ``value``: reduced, moved, or kept (copied where
+        anything may change it later)."""
+        if self.fn is not None:
+            value = self._reduce(value, call)
+            return value if self.offload is None else value.to(self.offload)
+        if self.offload is not None:  # the move is the copy the live output needs
+            return value.to(self.offload, copy=True)
+        assert self.copies is not None  # made whenever there is no reduce and no offload
+        return self.copies.keep(name, value)
+
+    def _store_fields(self, output: object, call: int) -> None:
+        """A container output: its tensors as ``name.0`` / ``name.logits``, else skip or raise."""
+        fields = "a reduce applies to tensors" if self.fn is not None and \
+            isinstance(output, (tuple, list, Mapping)) else \
+            tensor_fields(output, self.name, self.taken)
+        if isinstance(fields, dict):
+            for field, tensor in fields.items():
+                self.acts._field_of[field] = self.name
+                self.acts._store(field, call, self._kept(field, tensor.detach(), call))
+            return
+        what = type(output).__name__ + (f" ({fields})" if fields else "")
+        if self.lenient:
+            self.acts.skipped[self.name] = what
+            return
+        raise RecordingError(
+            f"layer {self.name!r} returned {what}, not a tensor or a container of tensors; "
+            "record one of its submodules instead (actassert.list_layers lists them), or pass "
+            "skip_non_tensors=True")
 
     def _reduce(self, value: torch.Tensor, call: int) -> torch.Tensor:
         """``value`` through this layer's reduce function, never aliasing the live output."""
@@ -317,6 +356,29 @@ def _reducers_of(name: str, reduce: ReduceLike | None
     return reduce[name], by_call
 
 
+class _AttentionHook(_LayerHook):
+    """The hook of a ``name:attn`` request: the module's attention weights, computed from the
+    input it was called with (``actassert.attention``); registered with its kwargs."""
+
+    __slots__ = ()
+
+    def on_forward(self, module: nn.Module, args: tuple[object, ...],
+                   kwargs: dict[str, object], output: object) -> None:
+        """The forward hook: count the call, then store this call's weights (reduced)."""
+        acts = self.acts
+        call = acts._next_call(self.name)
+        if acts._probing:
+            return
+        if self.calls is None or call in self.calls:
+            weights = attention_weights(module, args, kwargs)  # a new tensor: no copy needed
+            if self.fn is not None:
+                weights = self._reduce(weights, call)
+            acts._store(self.name, call, weights if self.offload is None
+                        else weights.to(self.offload))
+        if self.stop is not None:
+            self.stop.check(acts._calls)
+
+
 def _attach(handles: list[RemovableHandle], root: nn.Module, acts: Activations,
             reduce: ReduceLike | None, offload: DeviceLike | None, keep_inputs: bool,
             skip_non_tensors: bool) -> None:
@@ -325,12 +387,13 @@ def _attach(handles: list[RemovableHandle], root: nn.Module, acts: Activations,
     stop = acts._stop
     # only outputs kept whole and on their device can alias the live ones (a reduce makes a new
     # tensor, an offload copies in the move): sweeps, which always reduce, skip this entirely
-    copies = OutputCopies(root) if reduce is None and offload is None else None
+    copies = acts._copies = OutputCopies(root) if reduce is None and offload is None else None
 
-    def on_root_start(module: nn.Module, args: tuple[object, ...]) -> None:
+    def on_root_start(module: nn.Module, args: tuple[object, ...],
+                      kwargs: dict[str, object]) -> None:
         acts._begin_forward()
         if copies is not None:
-            copies.begin()
+            copies.begin((args, kwargs))
         if keep_inputs and not acts.inputs and not acts._probing and args \
                 and isinstance(args[0], torch.Tensor):
             acts.inputs.append(args[0].detach().clone())
@@ -339,15 +402,27 @@ def _attach(handles: list[RemovableHandle], root: nn.Module, acts: Activations,
         if stop is not None:
             stop.learn(acts._calls)
         if copies is not None:
-            copies.end(output)
+            copies.end(output, acts._replace)
 
-    handles.append(root.register_forward_pre_hook(on_root_start))
+    handles.append(root.register_forward_pre_hook(on_root_start, with_kwargs=True))
     if stop is not None or copies is not None:
         handles.append(root.register_forward_hook(on_root_end))
     modules = dict(root.named_modules())
+    taken = frozenset(modules)
     for name, calls in _wanted_calls(acts.requests).items():
-        hook = _LayerHook(name, calls, acts, reduce, offload, stop, skip_non_tensors, copies)
-        handles.append(modules[name].register_forward_hook(hook.__call__))
+        same = [r for r in acts.requests if r.name == name]
+        module = modules[same[0].module]
+        lenient = skip_non_tensors or all(r.glob for r in same)
+        if name != same[0].module:  # name:attn
+            if lenient and not is_attention(module):  # "blocks.**:attn": the attention modules
+                acts.skipped[name] = f"{type(module).__name__} (not an attention module)"
+                continue
+            check_attention(same[0].module, module)
+            attn = _AttentionHook(name, calls, acts, reduce, offload, stop, lenient, copies, taken)
+            handles.append(module.register_forward_hook(attn.on_forward, with_kwargs=True))
+            continue
+        hook = _LayerHook(name, calls, acts, reduce, offload, stop, lenient, copies, taken)
+        handles.append(module.register_forward_hook(hook.__call__))
 
 
 @contextlib.contextmanager
@@ -383,9 +458,10 @@ def record(model: ModelLike, layers: LayersLike, *,
            skip_non_tensors: bool = False) -> Iterator[Activations]:
     """Record the outputs of ``layers`` for every forward run inside the ``with`` block.
 
-    Captured tensors are detached clones, so an in-place operation later in the forward
-    (``ReLU(inplace=True)``) cannot change a record, and the model's output is bit-identical to a
-    run without hooks. Hooks are removed and every module's train/eval flag is restored when the
+    A record is what the module returned: an in-place operation later in the forward
+    (``ReLU(inplace=True)``) or the caller changing the model's input or output afterwards cannot
+    change it (``actassert._inplace`` copies exactly the outputs that need it), and the model's
+    output is bit-identical to a run without hooks. Hooks are removed and every module's train/eval flag is restored when the
     block exits, also when the forward raises.
 
     A ``torch.compile`` model is accepted: layer names are those of the original module
@@ -395,7 +471,10 @@ def record(model: ModelLike, layers: LayersLike, *,
 
     Args:
         model: a :class:`~actassert.Network` (images in [0, 1]) or any ``nn.Module``.
-        layers: names (``"layer2"``), calls (``"layer1.0.relu#1"``) or globs (``"layer*.0.conv*"``).
+        layers: names (``"layer2"``), calls (``"layer1.0.relu#1"``) or globs (``"layer*.0.conv*"``);
+            ``"blocks.3.attn:attn"`` for an attention module's weights ``[N, heads, T, S]``
+            (``actassert.attention``). A module returning a tuple, list, dict or ``ModelOutput``
+            is recorded by field (``attn.0``, ``vit.last_hidden_state``).
         reduce: applied inside the hook to each output (e.g. a spatial mean ``[N,K,H,W] -> [N,K]``),
             so only the reduction is kept in memory; a mapping gives one function per module name
             (a ``"name#k"`` key for call ``k`` only).
@@ -406,8 +485,9 @@ def record(model: ModelLike, layers: LayersLike, *,
         keep_inputs: keep the root module's input of the first forward in ``acts.inputs``
             (default: when ``reduce`` is None), so a failure report can show what was shown.
         register: list the result in the running test's registry for failure artefacts.
-        skip_non_tensors: skip layers whose output is not a tensor (named in ``acts.skipped``)
-            instead of raising ``RecordingError``.
+        skip_non_tensors: skip layers whose output cannot be recorded (not a tensor, and not a
+            container whose tensors can be named) instead of raising ``RecordingError``; they
+            are named in ``acts.skipped``. Layers matched by a glob are always skipped so.
 
     Yields:
         :class:`Activations`, filled as forwards run.

@@ -154,12 +154,13 @@ def test_stop_early_raises_through_a_direct_call(tiny):
 
 
 def test_non_tensor_output_is_a_clear_error():
-    class Pair(nn.Module):
+    class Shape(nn.Module):
         def forward(self, x):
-            return x, x
+            return x.shape[0], None
 
-    net = nn.Sequential(Pair())
-    with pytest.raises(RecordingError, match="returned tuple"), record(net, ["0"]):
+    net = nn.Sequential(Shape())
+    with pytest.raises(RecordingError, match=r"returned tuple \(no tensors inside\), not a "
+                       "tensor or a container of tensors"), record(net, ["0"]):
         net(torch.rand(1, 3, 4, 4))
 
 
@@ -188,15 +189,16 @@ def test_requested_call_that_never_ran_warns_and_explains(tiny):
 
 
 def test_non_tensor_outputs_can_be_skipped():
-    class Pair(nn.Module):
+    class Described(nn.Module):
         def forward(self, x):
-            return x, x
+            return x, "described"
 
-    net = nn.Sequential(Pair(), nn.Identity())
+    net = nn.Sequential(Described(), nn.Identity())
     net.forward = lambda x: net[1](net[0](x)[0])
-    with record(net, ["0", "1"], skip_non_tensors=True) as acts:
+    with record(net, ["0", "1"], skip_non_tensors=True, reduce=lambda t: t.mean((2, 3))) as acts:
         net(torch.rand(1, 3, 4, 4))
-    assert acts.skipped == {"0": "tuple"} and list(acts) == ["1"]
+    # a reduce applies to tensors, so a container is skipped rather than reduced field by field
+    assert acts.skipped == {"0": "tuple (a reduce applies to tensors)"} and list(acts) == ["1"]
 
 
 def test_a_failing_reduce_names_the_layer(tiny):

@@ -2,7 +2,8 @@
 
 One module per figure, each split into a layout (pure computation into a small dataclass) and a
 render (PIL or matplotlib drawing from that layout): ``grids`` (``kernel_grid``),
-``tuning_plots`` (``tuning_plot``, ``tuning_kernels``) and ``strips`` (``stimulus_strip``), on
+``tuning_plots`` (``tuning_plot``, ``tuning_kernels``), ``strips`` (``stimulus_strip``) and
+``attention`` (``attention_grid``: each head's map for the class token), on
 the shared helpers of ``_common`` (page colours and spacing, fonts and text fitting, reading
 arrays, ``save_png``).
 
@@ -16,6 +17,7 @@ when a tuning plot is drawn, and never pyplot. tests/test_drawing.py checks both
 from __future__ import annotations
 
 from actassert.drawing._common import save_png
+from actassert.drawing.attention import attention_grid
 from actassert.drawing.grids import kernel_grid
 from actassert.drawing.strips import stimulus_strip
 from actassert.drawing.tuning_plots import TuningLike, tuning_kernels, tuning_plot
@@ -23,6 +25,6 @@ from actassert.drawing.tuning_plots import _Curves as _Curves  # read by test_re
 from actassert.errors import DrawingError
 
 __all__ = [
-    "DrawingError", "TuningLike", "kernel_grid", "save_png", "stimulus_strip", "tuning_kernels",
-    "tuning_plot",
+    "DrawingError", "TuningLike", "attention_grid", "kernel_grid", "save_png", "stimulus_strip",
+    "tuning_kernels", "tuning_plot",
 ]
