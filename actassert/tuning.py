@@ -89,6 +89,9 @@ class Tuning:
         responsiveness: the criterion of ``responsive()`` (default ``Responsiveness()``: 15% of
             the layer's median peak modulation, after Marques et al. 2021); None counts every
             kernel that is not silent as responsive (the behaviour before version 0.3).
+        layer_peaks: the ``(median, largest)`` peak modulation the criterion is relative to;
+            default: those of this Tuning's own kernels. Give another Tuning's
+            ``layer_peaks`` to judge part of a sweep (one spatial frequency) against the whole.
         parameter: the swept parameter's name, used in messages (``"hue"``).
         layer: the layer's name, used in messages (``"features.2"``).
 
@@ -104,6 +107,7 @@ class Tuning:
         n_stimuli: N, the number of stimuli.
         baseline: the baseline per value and kernel, ``Tensor[V, K]`` (float64), or None.
         responsiveness: the criterion of ``responsive()``, or None.
+        layer_peaks: ``(median, largest)`` peak modulation of the layer, fixed when built.
 
     Example:
         >>> hues = torch.arange(0.0, 360.0, 10.0)
@@ -122,7 +126,8 @@ class Tuning:
                  circular: float | None = None, scale: str = "linear", rectify: str = "relu",
                  parameter: str = "value", layer: str | None = None,
                  baseline: Tensor | Sequence[float] | None = None,
-                 responsiveness: Responsiveness | None = Responsiveness()) -> None:
+                 responsiveness: Responsiveness | None = Responsiveness(),
+                 layer_peaks: tuple[float, float] | None = None) -> None:
         if scale not in ("linear", "log"):
             raise TuningError(f"scale={scale!r} is not 'linear' or 'log'")
         if rectify not in ("relu", "shift"):
@@ -162,8 +167,9 @@ class Tuning:
         self.responsiveness = responsiveness
         peak = self.rectified().amax(dim=0)
         self._silent_floor = float(LAYER_SILENT_SHARE * peak.median()) if self.kernels > 1 else 0.0
-        self._layer_peaks = (Responsiveness.layer_statistics(self.peak_modulation())
-                             if self.kernels > 1 else (0.0, 0.0))
+        self.layer_peaks = layer_peaks or (
+            Responsiveness.layer_statistics(self.peak_modulation()) if self.kernels > 1
+            else (0.0, 0.0))
 
     def _groups(self, vals: Tensor) -> tuple[Tensor, Tensor]:
         """Sorted distinct values (float noise merged) and each stimulus' group."""
@@ -258,7 +264,7 @@ class Tuning:
             return ~self.silent()
         if not isinstance(criterion, Responsiveness):
             raise TuningError(f"criterion={criterion!r} is not a Responsiveness")
-        median, largest = self._layer_peaks  # (0, 0) for a Tuning built with one kernel
+        median, largest = self.layer_peaks  # (0, 0) for a Tuning built with one kernel
         passed = criterion.passes(self.peak_modulation(), median=median, largest=largest)
         return passed & ~self.silent()
 

@@ -9,10 +9,12 @@ from typing import Any
 import torch
 
 from actassert.proportions import Share
+from actassert.responsiveness import Responsiveness
 from actassert.tuning import Tuning
 
-__all__ = ["PLOTTED_KERNELS", "TOP_KERNELS", "KernelRow", "LayerResult", "best_frequency_tuning",
-           "layer_result", "quartiles"]
+__all__ = ["PLOTTED_KERNELS", "TOP_KERNELS", "KernelRow", "LayerResult", "bandwidth",
+           "best_frequency_tuning", "colour_vs_grey", "layer_result", "orientation_by_frequency",
+           "phase_maximum", "quartiles", "size_measures"]
 
 TOP_KERNELS = 8
 """Kernels listed in each layer's table: the most selective."""
@@ -125,31 +127,44 @@ def phase_maximum(responses: Any, layer: str) -> tuple[Any, Any, Any, Any]:
     return unique[:, 0], unique[:, 1], best, sums / counts
 
 
+def orientation_by_frequency(responses: Any, layer: str) -> dict[float, Any]:
+    """One orientation :class:`~actassert.Tuning` per spatial frequency, phases by their maximum
+    (``phase_maximum``), each with its blank baseline. Responsiveness is judged against the
+    whole sweep (the layer's peaks over every frequency), so a kernel answering faintly at a
+    frequency far from its own is unresponsive there, not selective."""
+    freqs, oris, best, base = phase_maximum(responses, layer)
+    values = torch.unique(freqs).tolist()
+    peaks = torch.stack([(best[freqs == f] - base[freqs == f]).amax(dim=0) for f in values])
+    layer_peaks = Responsiveness.layer_statistics(peaks.amax(dim=0))
+    return {f: Tuning(oris[freqs == f], best[freqs == f], baseline=base[freqs == f],
+                      circular=180.0, parameter="orientation", layer=layer,
+                      layer_peaks=layer_peaks if best.shape[1] > 1 else None) for f in values}
+
+
 def best_frequency_tuning(responses: Any, layer: str) -> tuple[Any, Any]:
     """Orientation tuning of each kernel at its own preferred spatial frequency.
 
     Phases are handled by their maximum (``phase_maximum``): a simple-cell-like kernel answers
     one phase and not its opposite, and averaging them would hide it. For each spatial
-    frequency the orientation curve is formed; each kernel keeps the frequency whose curve
-    rises highest above the blank, as orientation tuning is measured at a cell's optimal
-    spatial frequency. Those curves, with their baselines, form a new
+    frequency the orientation curve is formed (``orientation_by_frequency``); each kernel keeps
+    the frequency whose curve rises highest above the blank, as orientation tuning is measured
+    at a cell's optimal spatial frequency. Those curves, with their baselines, form a new
     :class:`~actassert.Tuning`, so its index, preferred orientation and responsive kernels are
     computed as for any sweep.
 
     Returns:
         ``(tuning, frequency)``: the Tuning over orientation and each kernel's frequency.
     """
-    freqs, oris, best, base = phase_maximum(responses, layer)
-    values = torch.unique(freqs)
-    per_freq = [Tuning(oris[freqs == f], best[freqs == f], baseline=base[freqs == f],
-                       circular=180.0) for f in values.tolist()]
+    by_frequency = orientation_by_frequency(responses, layer)
+    per_freq = list(by_frequency.values())
     curves = torch.stack([t.curves for t in per_freq])  # [F, V, K]
     bases = torch.stack([t.baseline for t in per_freq])
     top = torch.stack([t.peak_modulation() for t in per_freq]).argmax(dim=0)  # [K]
     index = top[None, None].expand(1, curves.shape[1], -1)
     tuning = Tuning(per_freq[0].values, curves.gather(0, index)[0], circular=180.0,
                     parameter="orientation", layer=layer, baseline=bases.gather(0, index)[0])
-    return tuning, values.double()[top]
+    frequencies = torch.tensor(list(by_frequency), dtype=torch.float64)
+    return tuning, frequencies[top]
 
 
 def bandwidth(tuning: Any) -> Any:

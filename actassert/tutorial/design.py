@@ -41,7 +41,7 @@ class Design:
     smallest: float = 8 / 224
     largest: float = 0.8
     shapes: tuple[str, ...] = ("circle", "square", "triangle")
-    orientations: int = 12
+    orientations: int = 8
     frequencies: tuple[float, ...] = (4.0, 8.0, 16.0, 32.0)
     phases: tuple[float, ...] = (0.0, 90.0, 180.0, 270.0)
     greys: tuple[float, ...] = (0.25, 0.75)

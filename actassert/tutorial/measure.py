@@ -18,8 +18,8 @@ from actassert.tutorial.analysis import (
 from actassert.tutorial.design import Design
 from actassert.tutorial.findings import Experiment
 
-__all__ = ["COLOUR_INDEX", "ORIENTATION_INDEX", "SIZE_INDEX", "Measured", "measure",
-           "stimulus_sets", "study"]
+__all__ = ["COLOUR_INDEX", "ORIENTATION_INDEX", "SIZE_INDEX", "Measured", "colour_selectivity",
+           "measure", "stimulus_sets", "study"]
 
 COLOUR_INDEX = ("1 − circular variance of the hue curve over 360 degrees, on the rectified "
                 "modulation above the blank (Ringach, Shapley & Hawken 2002, J Neurosci "
@@ -61,21 +61,35 @@ def _centre_and_foreground(maps: torch.Tensor, masks: torch.Tensor) -> torch.Ten
                      dim=1)
 
 
-def _colour(responses: Any, layers: list[str], design: Design) -> tuple[dict[str, Any], list[Any]]:
-    """Hue tunings (blank-subtracted) and per-layer results with the colour-vs-grey criterion."""
+def colour_selectivity(responses: Any, layer: str, design: Design) -> tuple[Any, Any, Any]:
+    """One layer's hue tuning (blank-subtracted), colour-versus-grey index and colour-selective
+    kernels, from a sweep of ``design.colour_set()`` with ``baseline=True``.
+
+    Colour-selective: responsive, answering its best hue at least ``design.min_colour_ratio``
+    times its best grey disc (both above the blank), and hue-tuned (index >= ``min_index``).
+
+    Returns:
+        ``(tuning, colour_vs_grey [K], selective BoolTensor[K])``.
+    """
     from actassert.tuning import Tuning
 
     hue_rows = responses.params["saturation"] > 0
+    values, base = responses[layer], responses.baseline[layer]
+    tuning = Tuning(responses.params["hue"][hue_rows], values[hue_rows], circular=360.0,
+                    parameter="hue", layer=layer, baseline=base[hue_rows])
+    tuning.responses = responses
+    grey = (values[~hue_rows] - base[~hue_rows]).double().amax(dim=0)
+    versus = colour_vs_grey(tuning, grey)
+    selective = (versus >= 1 - 1 / design.min_colour_ratio) & \
+        (tuning.selectivity() >= design.min_index) & tuning.responsive()
+    return tuning, versus, selective
+
+
+def _colour(responses: Any, layers: list[str], design: Design) -> tuple[dict[str, Any], list[Any]]:
+    """Hue tunings and per-layer results with the colour-vs-grey criterion."""
     tunings, rows = {}, []
     for layer in layers:
-        values, base = responses[layer], responses.baseline[layer]
-        tuning = Tuning(responses.params["hue"][hue_rows], values[hue_rows], circular=360.0,
-                        parameter="hue", layer=layer, baseline=base[hue_rows])
-        tuning.responses = responses
-        grey = (values[~hue_rows] - base[~hue_rows]).double().amax(dim=0)
-        versus = colour_vs_grey(tuning, grey)
-        selective = (versus >= 1 - 1 / design.min_colour_ratio) & \
-            (tuning.selectivity() >= design.min_index)
+        tuning, versus, selective = colour_selectivity(responses, layer, design)
         tunings[layer] = tuning
         rows.append(layer_result(tuning, design.min_index, selective=selective,
                                  measures={"colour_vs_grey": versus}))
