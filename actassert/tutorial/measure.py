@@ -19,7 +19,7 @@ from actassert.tutorial.design import Design
 from actassert.tutorial.findings import Experiment
 
 __all__ = ["COLOUR_INDEX", "ORIENTATION_INDEX", "SIZE_INDEX", "Measured", "colour_selectivity",
-           "measure", "stimulus_sets", "study"]
+           "control_label", "measure", "stimulus_sets", "study"]
 
 COLOUR_INDEX = ("1 − circular variance of the hue curve over 360 degrees, on the rectified "
                 "modulation above the blank (Ringach, Shapley & Hawken 2002, J Neurosci "
@@ -174,6 +174,11 @@ def measure(net: Any, layers: list[str], design: Design, step: Step,
     tunings = {"colour": colour_t, "size": centre_t, "size-foreground": fore_t,
                "orientation": orient_t}
     return Measured(experiments, sets, tunings)
+
+
+def control_label(seed: int | None) -> str:
+    """How answers name the untrained twin: ``untrained twin (random init, seed 0)``."""
+    return f"untrained twin (random init, seed {seed})"
 
 
 def study(net: Any, layers: list[str], design: Design, step: Step, control: Any = None,

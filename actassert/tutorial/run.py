@@ -18,7 +18,7 @@ from actassert.tutorial.design import Design, shape_label
 from actassert.tutorial.findings import Experiment
 from actassert.tutorial.layer_figures import LayerFigures, layer_figures
 from actassert.tutorial.layers import default_layers
-from actassert.tutorial.measure import study
+from actassert.tutorial.measure import control_label, study
 from actassert.tutorial.page import write_page
 from actassert.tutorial.photos import Photos, photo_section
 from actassert.tutorial.progress import Progress
@@ -146,7 +146,7 @@ def run_tutorial(net: Any, out: Path, *, layers: list[str] | None = None,
     step(f"choosing layers of {getattr(net, 'name', type(net).__name__)}")
     chosen = layers or default_layers(net)
     out.mkdir(parents=True, exist_ok=True)
-    label = f"untrained twin (random init, seed {control_seed})"
+    label = control_label(control_seed)
     measured, _ = study(net, chosen, design, step, control, label)
     report = Report(getattr(net, "name", type(net).__name__), getattr(net, "weights", None),
                     str(getattr(net, "device", "cpu")), versions(), design, chosen,
