@@ -29,9 +29,16 @@ def test_readme_quotes_the_main_jobs_answers_for_mobilenet(actassert_model):
     quoted = re.findall(r"^> ((?:Colour|Size|Orientation):.*)$",
                         (ROOT / "README.md").read_text(encoding="utf-8"), re.M)
     assert len(quoted) == 3, "the README quotes the three answers as '> Colour: ...' lines"
-    for experiment in measured.experiments.values():
-        assert experiment.answer() in readme, (
-            f"README is out of date; `actassert tutorial` now answers:\n{experiment.answer()}")
+    verdicts = dict(re.findall(r"^- (colour|size|orientation): \*([a-z ]+)\*",
+                               (ROOT / "README.md").read_text(encoding="utf-8"), re.M))
+    assert set(verdicts) == {"colour", "size", "orientation"}, "the README lists each verdict"
+    for key, experiment in measured.experiments.items():
+        answer = experiment.answer()
+        assert answer in readme, f"README is out of date; `actassert tutorial` now answers:\n{answer}"
+        expected = ("survives" if "The trend survives the control" in answer else
+                    "does not survive" if "comes from the architecture" in answer else
+                    "no trend to test")
+        assert verdicts[key] == expected, f"README's verdict for {key} is not the answer's"
 
 
 @pytest.mark.parametrize("command", ["bash scripts/setup.sh && .venv/bin/actassert tutorial"])
