@@ -70,7 +70,6 @@ if TYPE_CHECKING:
         assert_shape,
     )
     from actassert.determinism import deterministic
-    from actassert.responsiveness import Responsiveness
     from actassert.errors import (
         ActAssertError,
         LayerNotFoundError,
@@ -82,6 +81,7 @@ if TYPE_CHECKING:
     from actassert.measures import Responses, sweep
     from actassert.models import Network, load_model
     from actassert.recording import Activations, record
+    from actassert.responsiveness import Responsiveness
     from actassert.stimuli import Stimuli
     from actassert.tuning import Tuning
 

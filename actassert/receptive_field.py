@@ -121,11 +121,10 @@ def receptive_fields(net: Any, layers: Sequence[str], side: int | None = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NeverRanWarning)
         with record(net, keys, register=False, keep_inputs=False,
-                    reduce=lambda t: t) as acts, torch.no_grad():
-            with tracker:
-                tracker.mark(image, (1.0, 1.0))
-                acts.run(image)
-                outputs = {key: acts[key] for key in acts}
+                    reduce=lambda t: t) as acts, torch.no_grad(), tracker:
+            tracker.mark(image, (1.0, 1.0))
+            acts.run(image)
+            outputs = {key: acts[key] for key in acts}
     for key in keys:
         out = outputs.get(key)
         field = None if out is None else tracker.fields.get(id(out))

@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
 from actassert.errors import TuningError
 
-__all__ = ["RESPONSIVE_FLOOR", "RESPONSIVE_FRACTION", "Responsiveness"]
+__all__ = ["DEFAULT_RESPONSIVENESS", "RESPONSIVE_FLOOR", "RESPONSIVE_FRACTION", "Responsiveness"]
 
 RESPONSIVE_FRACTION = 0.15
 """Default share of the layer's median peak modulation a kernel must exceed (Marques et al. 2021:
@@ -42,6 +41,7 @@ class Responsiveness:
         floor: share of the layer's largest peak modulation, in [0, 1].
 
     Example:
+        >>> import torch
         >>> peaks = torch.tensor([10.0, 8.0, 1.0, 0.0, -1.0])
         >>> Responsiveness().passes(peaks, median=8.0, largest=10.0).tolist()
         [True, True, False, False, False]
@@ -82,3 +82,7 @@ class Responsiveness:
                 f"layer's median peak modulation and > {self.floor:.0%} of its largest "
                 "(after Marques et al. 2021)")
 
+
+
+DEFAULT_RESPONSIVENESS = Responsiveness()
+"""The criterion a ``Tuning`` uses unless told otherwise."""

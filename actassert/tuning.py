@@ -12,7 +12,7 @@ from torch import Tensor
 
 from actassert._kernel_ids import kernel_positions
 from actassert.errors import TuningError
-from actassert.responsiveness import Responsiveness
+from actassert.responsiveness import DEFAULT_RESPONSIVENESS, Responsiveness
 
 __all__ = ["LAYER_SILENT_SHARE", "SILENT_RTOL", "Responsiveness", "Tuning", "TuningError"]
 
@@ -126,7 +126,7 @@ class Tuning:
                  circular: float | None = None, scale: str = "linear", rectify: str = "relu",
                  parameter: str = "value", layer: str | None = None,
                  baseline: Tensor | Sequence[float] | None = None,
-                 responsiveness: Responsiveness | None = Responsiveness(),
+                 responsiveness: Responsiveness | None = DEFAULT_RESPONSIVENESS,
                  layer_peaks: tuple[float, float] | None = None) -> None:
         if scale not in ("linear", "log"):
             raise TuningError(f"scale={scale!r} is not 'linear' or 'log'")

@@ -30,9 +30,11 @@ def _shares(ax: Any, results: list[LayerResult], label: str, style: str) -> None
 
 
 def _spread(ax: Any, results: list[LayerResult], label: str, style: str, value: str) -> None:
-    pts = [(i, r.preferred if value == "preferred" else r.index)
-           for i, r in enumerate(results)]
-    pts = [(i, q) for i, q in pts if q is not None]
+    pts: list[tuple[int, list[float]]] = []
+    for i, r in enumerate(results):
+        q = r.preferred if value == "preferred" else r.index
+        if q is not None:
+            pts.append((i, q))
     if not pts:
         return
     med = [q[1] for _, q in pts]
