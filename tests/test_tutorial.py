@@ -289,3 +289,13 @@ def test_report_loads_in_chromium_with_no_missing_image(small_report, tmp_path):
     body = re.search(r"<body[^>]*>", dom).group(0)
     images = (out / "report.html").read_text().count("<img ")
     assert f'data-loaded="{images}"' in body and 'data-missing="0"' in body
+
+
+def test_a_factory_model_is_studied_without_a_control():
+    import argparse
+
+    from actassert.cli_commands import _twin
+
+    args = argparse.Namespace(model="json:loads", control=0, device="cpu")  # module:function
+    twin, note = _twin(args, object(), Progress(enabled=False))
+    assert twin is None and "factory" in note and "control was not run" in note
