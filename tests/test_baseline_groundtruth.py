@@ -218,3 +218,15 @@ def test_mobilenet_v2_receptive_fields_match_the_hand_computation():
     expected = [3, 7, 11, 19, 27, 43, 59, 75, 171, 267, 299, 427, 491, 491]
     assert list(receptive_fields(net, blocks).values()) == expected
     assert receptive_fields(net, ["classifier.1"])["classifier.1"] is None
+
+
+def test_blank_arguments_are_checked(planted):
+    discs = hue_disc(HUES[:4], size=SIDE, radius=0.25, luminance="matched")
+    with pytest.raises(Exception, match="one-shot generator"):
+        sweep(planted, (b for b in [discs]), ["relu"], baseline=True)
+    with pytest.raises(Exception, match="baseline=2 is not True"):
+        sweep(planted, discs, ["relu"], baseline=2)
+    listed = sweep(planted, [discs[:2], discs[2:]], ["relu"], baseline=True)
+    assert listed.baseline["relu"].shape == (4, 5)
+    dark = sweep(planted, discs, ["relu"], baseline=0.2).baseline["relu"]
+    assert torch.allclose(dark[0], planted(torch.full((1, 3, SIDE, SIDE), 0.2)).mean((2, 3))[0])
