@@ -29,6 +29,8 @@ _LAZY = {
     "assert_not_selective": "actassert.assertions",
     "assert_prefers": "actassert.assertions",
     "assert_more_selective": "actassert.assertions",
+    "assert_more_selective_than_control": "actassert.assertions",
+    "Responsiveness": "actassert.responsiveness",
     "assert_prefers_larger": "actassert.assertions",
     "assert_eval_mode": "actassert.assertions",
     "assert_deterministic": "actassert.assertions",
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
         assert_deterministic,
         assert_eval_mode,
         assert_more_selective,
+        assert_more_selective_than_control,
         assert_not_selective,
         assert_prefers,
         assert_prefers_larger,
@@ -78,6 +81,7 @@ if TYPE_CHECKING:
     from actassert.measures import Responses, sweep
     from actassert.models import Network, load_model
     from actassert.recording import Activations, record
+    from actassert.responsiveness import Responsiveness
     from actassert.stimuli import Stimuli
     from actassert.tuning import Tuning
 

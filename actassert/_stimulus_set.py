@@ -30,6 +30,9 @@ class Stimuli:
         masks: ``[N, 1, H, W]`` bool, True on each stimulus' foreground, on the images' device.
         params: name -> ``Tensor[N]`` (float32 or int64), always kept on the CPU.
         categories: names of the parameters stored as int codes: ``{"kind": ("circle", ...)}``.
+        background: the set's own blank, the (r, g, b) of the uniform image with no stimulus
+            (the grey the generators draw on, the mean grey of a grating), or None when unknown
+            (photos). ``sweep(..., baseline=True)`` shows it to record each kernel's baseline.
 
     Example:
         >>> from actassert.stimuli import hue_disc, shapes
@@ -42,9 +45,12 @@ class Stimuli:
     masks: Tensor
     params: dict[str, Tensor]
     categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    background: tuple[float, float, float] | None = None
 
     def __post_init__(self) -> None:
         images, masks = self.images, self.masks
+        if self.background is not None:
+            object.__setattr__(self, "background", _rgb(self.background))
         if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] != 3:
             raise StimulusError(f"images must be a tensor [N, 3, H, W]; got {describe(images)}")
         if images.dtype != torch.float32:
@@ -134,12 +140,13 @@ class Stimuli:
         idx = self._index(index)
         if isinstance(idx, slice):
             return Stimuli(self.images[idx], self.masks[idx],
-                           {k: v[idx] for k, v in self.params.items()}, self.categories)
+                           {k: v[idx] for k, v in self.params.items()}, self.categories,
+                           self.background)
         on_device = idx.to(self.device)
         return Stimuli(self.images.index_select(0, on_device),
                        self.masks.index_select(0, on_device),
                        {k: v.index_select(0, idx) for k, v in self.params.items()},
-                       self.categories)
+                       self.categories, self.background)
 
     @classmethod
     def concat(cls, items: Iterable[Stimuli]) -> Stimuli:
@@ -180,8 +187,9 @@ class Stimuli:
             recoded = [torch.tensor([vocab.index(n) for n in s.categories[key]],
                                     dtype=torch.int64)[s.params[key]] for s in sets]
             params[key], categories[key] = torch.cat(recoded), tuple(vocab)
+        grounds = {s.background for s in sets}
         return cls(torch.cat([s.images for s in sets]), torch.cat([s.masks for s in sets]),
-                   params, categories)
+                   params, categories, grounds.pop() if len(grounds) == 1 else None)
 
     def __add__(self, other: Stimuli) -> Stimuli:
         if not isinstance(other, Stimuli):
@@ -196,7 +204,28 @@ class Stimuli:
     def to(self, device: torch.device | str) -> Stimuli:
         """The same stimuli with images and masks on ``device`` (params stay on the CPU)."""
         dev = to_device(device)
-        return Stimuli(self.images.to(dev), self.masks.to(dev), self.params, self.categories)
+        return Stimuli(self.images.to(dev), self.masks.to(dev), self.params, self.categories,
+                       self.background)
+
+    def blank(self) -> Tensor:
+        """The set's blank image ``[1, 3, H, W]`` (its ``background``) on the images' device.
+
+        Raises:
+            StimulusError: the set has no known background (photos, hand-made sets).
+
+        Example:
+            >>> from actassert.stimuli import hue_disc
+            >>> hue_disc([0, 90], size=16).blank()[0, :, 0, 0].tolist()
+            [0.5, 0.5, 0.5]
+        """
+        if self.background is None:
+            raise StimulusError(
+                "these stimuli have no known background, so there is no blank to show: build "
+                "them with Stimuli(..., background=(r, g, b)), or pass the blank's grey level "
+                "to sweep (baseline=0.5)")
+        _, _, h, w = self.images.shape
+        colour = torch.tensor(self.background, dtype=torch.float32, device=self.device)
+        return colour.view(1, 3, 1, 1).expand(1, 3, h, w).contiguous()
 
     def batches(self, batch_size: int) -> Iterator[Stimuli]:
         """Consecutive sets of at most ``batch_size`` stimuli, in order (views, no copy).
@@ -280,6 +309,17 @@ class Stimuli:
         if key in self.categories:
             return self.categories[key][int(value)].rstrip("/").rsplit("/", 1)[-1]
         return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _rgb(value: Any) -> tuple[float, float, float]:
+    """A background as an (r, g, b) triple in [0, 1]; a single number is a grey level."""
+    triple = (value,) * 3 if isinstance(value, numbers.Real) else tuple(value) \
+        if isinstance(value, Sequence) else ()
+    if len(triple) != 3 or not all(isinstance(c, numbers.Real) and not isinstance(c, bool)
+                                   and 0.0 <= float(c) <= 1.0 for c in triple):
+        raise StimulusError(f"background={value!r} is not a grey level or an (r, g, b) triple "
+                            "in [0, 1]")
+    return (float(triple[0]), float(triple[1]), float(triple[2]))
 
 
 def to_device(device: Any) -> torch.device:

@@ -16,6 +16,7 @@ from actassert._messages import MAX_LISTED
 from actassert._messages import fail as _fail
 from actassert._messages import listing as _listing
 from actassert.invariance import assert_deterministic
+from actassert.proportions import Share, fisher_exact
 from actassert.tuning import (
     KernelSelection,
     Tuning,
@@ -28,7 +29,7 @@ from actassert.types import HasShape, ModelLike
 __all__ = [
     "assert_selective", "assert_not_selective", "assert_prefers", "assert_more_selective",
     "assert_prefers_larger", "assert_shape", "assert_eval_mode", "assert_deterministic",
-    "mode_dependent",
+    "mode_dependent", "assert_more_selective_than_control",
 ]
 
 def _label(kernel: int) -> str:
@@ -53,7 +54,7 @@ def _pct(x: float, ref: float | None = None) -> str:
 
 def _kernels(ids: Tensor, index: Tensor, silent: Tensor, order: Tensor, ref: float | None) -> str:
     return _listing([f"{_label(int(ids[i]))} "
-                     + ("silent" if silent[i] else _num(float(index[i]), ref))
+                     + ("unresponsive" if silent[i] else _num(float(index[i]), ref))
                      for i in order.tolist()])
 
 
@@ -103,15 +104,18 @@ def _which(sub: Tuning, kernels: KernelSelection | None) -> str:
 
 
 def _silent_note(sub: Tuning) -> list[str]:
-    silent = sub.silent()
+    silent = ~sub.responsive()
     n = int(silent.sum())
     if n == 0:
         return []
     ids = _listing([_label(k) for k in sub.kernel_ids[silent].tolist()])
     hint = "; rectify='shift' measures negative-going responses" if sub.rectify == "relu" else ""
     kernels = "1 kernel" if n == 1 else f"{n} kernels"
-    return [f"Silent: {kernels} with no positive response after {sub.rectify}, or one under "
-            f"1% of the layer's median peak ({ids}), count as not selective{hint}"]
+    criterion = (sub.responsiveness.describe() if sub.responsiveness is not None else
+                 "responsive: not silent (responsiveness=None)")
+    return [f"Unresponsive: {kernels} ({ids}) count as not selective; {criterion}; "
+            f"{int(sub.silent().sum())} of them silent (no positive response after "
+            f"{sub.rectify}){hint}"]
 
 
 # -- tuning assertions -------------------------------------------------------------------------
@@ -132,7 +136,7 @@ def assert_selective(tuning: Tuning, kernels: KernelSelection | None = None, *, 
     __tracebackhide__ = True
     sub = _register(tuning, kernels, "assert_selective")
     min_index = _check_fraction(min_index, "min_index")
-    index, silent = sub.selectivity(method), sub.silent()
+    index, silent = sub.selectivity(method), ~sub.responsive()
     ok = (index >= min_index) & ~silent
     n_ok, k = int(ok.sum()), sub.kernels
     order = torch.argsort(torch.where(silent, -1.0, index), stable=True)
@@ -176,7 +180,7 @@ def assert_not_selective(tuning: Tuning, kernels: KernelSelection | None = None,
     __tracebackhide__ = True
     sub = _register(tuning, kernels, "assert_not_selective")
     max_index = _check_fraction(max_index, "max_index")
-    index, silent = sub.selectivity(method), sub.silent()
+    index, silent = sub.selectivity(method), ~sub.responsive()
     bad = index > max_index
     if not bool(bad.any()):
         return
@@ -276,14 +280,14 @@ def assert_more_selective(early: Tuning, late: Tuning, *, by: str = "fraction",
                                         ("Kernels", str(early.kernels), str(late.kernels))]
     cells = []
     for t in (early, late):
-        index, silent = t.selectivity(method), t.silent()
+        index, silent = t.selectivity(method), ~t.responsive()
         order = torch.argsort(index, descending=True, stable=True)[:3]
         sel = (f"{_pct(t.fraction_selective(min_index, method))} "
                f"({int(((index >= min_index) & ~silent).sum())})" if min_index is not None else "-")
         cells.append((sel, _num(t.median_index(method)), str(int(silent.sum())),
                       _kernels(t.kernel_ids, index, silent, order, None)))
     sel_label = f"Selective >= {_thr(min_index)}" if min_index is not None else "Selective"
-    for i, label in enumerate((sel_label, "Median index", "Silent", "Most selective")):
+    for i, label in enumerate((sel_label, "Median index", "Unresponsive", "Most selective")):
         rows.append((label, cells[0][i], cells[1][i]))
     w0, w1 = max(len(r[0]) for r in rows) + 2, max(len(r[1]) for r in rows) + 3
     table = [(r[0].ljust(w0) + r[1].ljust(w1) + r[2]).rstrip() for r in rows]
@@ -297,9 +301,51 @@ def assert_more_selective(early: Tuning, late: Tuning, *, by: str = "fraction",
           f"sweeps: {early.describe_sweep()} / {late.describe_sweep()}")
 
 
+def assert_more_selective_than_control(trained: Tuning, control: Tuning, *, min_index: float,
+                                       alpha: float = 0.05, method: str | None = None) -> None:
+    """Assert that a layer of the trained network has more selective kernels than the same
+    layer of its untrained twin, by a one-sided Fisher's exact test at level ``alpha``.
+
+    Selective means responsive (``Tuning.responsive()``) with index >= ``min_index``; the
+    shares are of all kernels. Kernels are not independent samples, so the p-value is
+    descriptive: the message gives both shares with their 95% Wilson intervals.
+
+    Example:
+        >>> trained = resp.tuning("hue", "features.18.2")  # doctest: +SKIP
+        >>> twin = aa.sweep(aa.load_model("mobilenet_v2", weights=None), discs,
+        ...                 ["features.18.2"], baseline=True).tuning("hue", "features.18.2")  # doctest: +SKIP
+        >>> assert_more_selective_than_control(trained, twin, min_index=0.3)  # doctest: +SKIP
+    """
+    __tracebackhide__ = True
+    registry.current().add_tuning(trained)
+    registry.current().add_tuning(control)
+    min_index = _check_fraction(min_index, "min_index")
+    alpha = _check_fraction(alpha, "alpha")
+    if trained.parameter != control.parameter or trained.circular != control.circular:
+        raise TuningError(f"cannot compare parameter {trained.parameter!r} with "
+                          f"{control.parameter!r}: sweep the same stimuli through both networks")
+    counts = [int(((t.selectivity(method) >= min_index) & t.responsive()).sum())
+              for t in (trained, control)]
+    p = fisher_exact(counts[0], trained.kernels, counts[1], control.kernels, "greater")
+    if p < alpha:
+        return
+    a, b = Share(counts[0], trained.kernels), Share(counts[1], control.kernels)
+    _fail(f"{_topic(trained)} control check failed for layer {_name(trained)}, trained vs "
+          "untrained",
+          f"more kernels with selectivity index >= {_thr(min_index)} in the trained network, "
+          f"one-sided Fisher's exact test p < {alpha:g}",
+          f"trained {a.text()} ({a.k} of {a.n}) vs untrained {b.text()} ({b.k} of {b.n}): "
+          f"p = {p:.3g}",
+          [*_silent_note(trained), f"Index: {trained.describe_index(method)}",
+           "Shares with 95% Wilson intervals; kernels are not independent samples, so the "
+           "p-value is descriptive"],
+          "check that the control is the untrained twin of the same layer, or lower min_index; "
+          "an effect the untrained twin shows too comes from the architecture, not training")
+
+
 def _typical_preference(t: Tuning, min_index: float | None) -> tuple[float, int]:
     """Median preferred value of the selective (or all non-silent) kernels, and how many."""
-    pref, index, silent = t.preferred(), t.selectivity(), t.silent()
+    pref, index, silent = t.preferred(), t.selectivity(), ~t.responsive()
     keep = ~silent if min_index is None else (index >= min_index) & ~silent
     if not bool(keep.any()):
         return float("nan"), 0

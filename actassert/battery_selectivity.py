@@ -1,23 +1,52 @@
-"""The battery's selectivity check: colour and size tuning across the default layers, reported,
-and asserted only when a threshold is given (``--actassert-min-colour``, ``--actassert-size-grows``)."""
+"""The battery's selectivity check: colour and size tuning across the default layers, beside the
+same layers of the untrained twin, reported, and asserted only when a threshold is given
+(``--actassert-min-colour``, ``--actassert-size-grows``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from actassert._messages import fail
 from actassert.assertions import assert_prefers_larger
 from actassert.measures import sweep
+from actassert.model_sources import parse_model_name
+from actassert.models import load_model
+from actassert.proportions import fisher_exact
 from actassert.stimuli import hue_disc, shapes
 from actassert.tuning import median_preferred
 
 if TYPE_CHECKING:
     from actassert.battery import Subject
 
-__all__ = ["check_selectivity", "MIN_INDEX"]
+__all__ = ["CONTROL_SEED", "MIN_INDEX", "check_selectivity", "control_twin"]
 
 #: The selectivity index from which a kernel counts as selective (as in the tutorial).
 MIN_INDEX = 0.3
+#: The seed of the untrained twin the check compares with.
+CONTROL_SEED = 0
+
+
+def control_twin(target: Subject) -> tuple[Any, str]:
+    """The untrained twin of ``target`` (random init, ``CONTROL_SEED``), or None and why not."""
+    name = target.spec.partition("@")[0].strip()  # NAME[@WEIGHTS]
+    if getattr(target.net, "weights", None) is None:
+        return None, "control not run: the model is itself randomly initialised"
+    if parse_model_name(name).source == "factory":
+        return None, "control not run: a factory model has no random-initialisation path"
+    twin = load_model(name, weights=None, device=target.images.device, seed=CONTROL_SEED,
+                      download=False)
+    return twin, f"untrained twin (random init, seed {CONTROL_SEED})"
+
+
+def _colour_shares(net: Any, discs: Any, layers: list[str]) -> dict[str, tuple[int, int]]:
+    """Colour-selective kernels (responsive, index >= MIN_INDEX, blank subtracted) and K."""
+    colour = sweep(net, discs, layers, reduce="foreground", channels="auto", baseline=True)
+    out = {}
+    for k in colour:
+        tuning = colour.tuning("hue", k)
+        chosen = (tuning.selectivity() >= MIN_INDEX) & tuning.responsive()
+        out[k] = (int(chosen.sum()), tuning.kernels)
+    return out
 
 
 def check_selectivity(target: Subject) -> list[str]:
@@ -32,15 +61,24 @@ def check_selectivity(target: Subject) -> list[str]:
     circles = shapes("circle", [round(side * f) for f in (0.04, 0.07, 0.1, 0.15, 0.22, 0.32,
                                                           0.45, 0.64)], size=side, device=device)
     # channels="auto": the default layers may mix layouts (ConvNeXt, Swin), and tokens (ViT)
-    colour = sweep(net, discs, layers, reduce="foreground", channels="auto")
-    size = sweep(net, circles, layers, reduce="centre", channels="auto")
-    shares = {k: colour.tuning("hue", k).fraction_selective(MIN_INDEX) for k in colour}
+    counts = _colour_shares(net, discs, layers)
+    size = sweep(net, circles, layers, reduce="centre", channels="auto", baseline=True)
+    shares = {k: n / total for k, (n, total) in counts.items()}
     size_tunings = [size.tuning("size", k, scale="log") for k in size]
     medians = {t.layer: median_preferred(t.preferred(), log=True) for t in size_tunings}
-    lines = ["colour-selective kernels (index >= 0.3): "
+    lines = ["colour-selective kernels (responsive, index >= 0.3, above the blank): "
              + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()),
              "median preferred size (centre response): "
              + ", ".join(f"{k} {v:.0f} px" for k, v in medians.items())]
+    twin, note = control_twin(target)
+    if twin is None:
+        lines.append(note)
+    else:
+        other = _colour_shares(twin, discs, layers)
+        lines.append(f"{note}, colour-selective: " + ", ".join(
+            f"{k} {n / total:.0%} (trained {shares[k]:.0%}, Fisher's exact p = "
+            f"{fisher_exact(counts[k][0], counts[k][1], n, total):.2g})"
+            for k, (n, total) in other.items()))
     best = max(shares, key=lambda k: shares[k])
     if options.min_colour is not None and shares[best] < options.min_colour:
         fail(f"colour selectivity check failed for {target.spec} ({len(shares)} layers, "

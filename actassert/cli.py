@@ -27,6 +27,16 @@ def _weights(text: str) -> str | None:
     return None if text.lower() in {"none", "random"} else text
 
 
+def _control(text: str) -> int | None:
+    if text.lower() == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not 'none' or a whole-number seed such "
+                                         "as 0") from None
+
+
 def _side(text: str) -> int:
     try:
         value = int(text)
@@ -79,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     tut.add_argument("--size", type=_side, default=None, help="image side (default: the model's)")
     tut.add_argument("--out", type=Path, default=Path("actassert-tutorial"),
                      help="output folder (default: actassert-tutorial)")
+    tut.add_argument("--control", type=_control, default=0, metavar="SEED|none",
+                     help="also study an untrained twin (same architecture, random init seeded "
+                          "with SEED) on the same stimuli and layers; none skips it (default: 0)")
     _diff_parser(commands)
     return parser
 

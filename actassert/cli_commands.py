@@ -20,6 +20,7 @@ from actassert.cli import DEFAULT_MODEL
 from actassert.cli_check import run_check_command
 from actassert.errors import NeverRanWarning
 from actassert.layers import list_layers, resolve_layers
+from actassert.model_sources import parse_model_name
 from actassert.models import Network, load_model
 from actassert.recording import record
 from actassert.settings import unwritable_reason
@@ -105,13 +106,31 @@ def tutorial_command(args: argparse.Namespace) -> int:
     net = _load(args)
     layers = [str(r) for r in resolve_layers(net, args.layers)] if args.layers else None
     design = Design(side=args.size or net.input_size, hues=args.hues)
-    report = run_tutorial(net, args.out, layers=layers, design=design, progress=progress)
+    twin, note = _twin(args, net, progress)
+    report = run_tutorial(net, args.out, layers=layers, design=design, progress=progress,
+                          control=twin, control_seed=args.control, control_note=note)
     print(f"{net.name} ({net.weights or 'random init'}) on {net.device}: colour, size and "
           "orientation across depth")
     for line in report.lines():
         print(line)
     print(f"summary.json and the report: {report.page}")
     return 0
+
+
+def _twin(args: argparse.Namespace, net: Network, progress: Progress) -> tuple[Network | None,
+                                                                               str | None]:
+    """The untrained twin of ``--control SEED``, or None and why it is not run."""
+    if args.control is None:
+        return None, "--control none skips the untrained twin"
+    if parse_model_name(args.model).source == "factory":
+        return None, ("the model comes from a factory, which has no random-initialisation "
+                      "path, so the untrained control was not run")
+    if net.weights is None:
+        return None, ("the network studied is itself randomly initialised (--weights none), "
+                      "so there is no trained network to control")
+    progress(f"loading the untrained twin of {args.model} (random init, seed {args.control})")
+    return load_model(args.model, weights=None, device=args.device, seed=args.control,
+                      download=False), None
 
 
 def diff_command(args: argparse.Namespace) -> int:

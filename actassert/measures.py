@@ -34,6 +34,7 @@ from actassert import registry
 from actassert._memory import release_freed_memory
 from actassert._progress import Progress
 from actassert._progress import wanted as progress_wanted
+from actassert.blank import BaselineLike, blank_baseline, check_baseline
 from actassert.errors import NeverRanWarning, SweepError
 from actassert.layers import resolve_layers
 from actassert.recording import record
@@ -171,7 +172,8 @@ class Responses(Mapping[str, "torch.Tensor"]):
                  categories: dict[str, tuple[str, ...]], reduce: str, network: str,
                  net: ModelLike | None = None, layers: Sequence[str] = (),
                  shown: Stimuli | None = None,
-                 channels: str | None = None) -> None:
+                 channels: str | None = None,
+                 baseline: dict[str, torch.Tensor] | None = None) -> None:
         self._data = data
         self.params = params
         self.categories = categories
@@ -181,6 +183,9 @@ class Responses(Mapping[str, "torch.Tensor"]):
         self.layers = tuple(layers)
         self.shown = shown  # the Stimuli swept, or the first batch of a stream (for figures)
         self.channels = channels
+        #: Each kernel's response to the blank background, ``[N, K]`` per layer (the blank read
+        #: out where each stimulus is), when the sweep was asked for ``baseline``; else None.
+        self.baseline = baseline
         #: Full maps ``[K, H, W]`` (CPU) of single stimuli, by index in ``shown`` and layer, for
         #: failure figures: stimulus 0's are taken during the sweep, an assertion adds the one it
         #: names. Reporting draws from these and never runs the network again.
@@ -208,7 +213,8 @@ class Responses(Mapping[str, "torch.Tensor"]):
         """A :class:`~actassert.Tuning` of ``layer``'s kernels over one stimulus ``parameter``.
 
         ``circular="auto"`` uses 360 for hue and phase, 180 for orientation, else linear.
-        Stimuli sharing a parameter value (e.g. other radii) are averaged.
+        Stimuli sharing a parameter value (e.g. other radii) are averaged. When the sweep
+        recorded a ``baseline``, the Tuning carries it (curves as modulation above the blank).
         """
         if parameter not in self.params:
             raise KeyError(f"no stimulus parameter {parameter!r}; the stimuli have "
@@ -220,7 +226,8 @@ class Responses(Mapping[str, "torch.Tensor"]):
         else:
             period = circular
         tuning = Tuning(self.params[parameter], self[layer], circular=period, scale=scale,
-                        rectify=rectify, parameter=parameter, layer=layer)
+                        rectify=rectify, parameter=parameter, layer=layer,
+                        baseline=None if self.baseline is None else self.baseline[layer])
         tuning.responses = self  # so a failure report shows this sweep's stimuli
         return tuning
 
@@ -387,7 +394,7 @@ class _FirstMaps:
 def sweep(net: ModelLike, stimuli: StimuliLike, layers: LayersLike, *,
           reduce: SweepReduceLike = "mean", batch_size: int | None = None,
           threshold: float | str | None = None, progress: bool | None = None,
-          channels: str | None = None) -> Responses:
+          channels: str | None = None, baseline: BaselineLike = False) -> Responses:
     """Show ``stimuli`` to ``net`` batch by batch and keep one number per kernel and stimulus.
 
     The reduction runs inside the forward hook, so only ``[batch, K]`` per layer is kept, and the
@@ -410,6 +417,11 @@ def sweep(net: ModelLike, stimuli: StimuliLike, layers: LayersLike, *,
             ``[N, T, K]`` (ViT); the default reads ``[N, K, H, W]`` and refuses outputs that look
             channels-last; ``"first"`` forces that reading; ``"auto"`` decides per layer
             (see :func:`to_channels_first`), for networks mixing both, such as ConvNeXt.
+        baseline: True records each kernel's response to the stimuli's own blank background
+            (``Stimuli.background``: the grey with no disc, shape or grating), in one more
+            forward, read out with each stimulus' mask by the same reduction; a grey level or
+            an (r, g, b) triple gives the blank's colour. ``Responses.baseline`` holds it and
+            ``Responses.tuning`` passes it on. Default False: no blank.
 
     Returns:
         :class:`Responses`: layer -> ``Tensor[N, K]`` on the CPU, with the stimuli's parameters.
@@ -422,10 +434,15 @@ def sweep(net: ModelLike, stimuli: StimuliLike, layers: LayersLike, *,
         (torch.Size([8, 64]), torch.Size([8, 1000]))
     """
     plan = _plan(net, stimuli, layers, reduce, batch_size, threshold, progress, channels)
+    check_baseline(baseline, stimuli)
     reducers = _reducers(plan, reduce, threshold)
     report = registry.current()
     passed = _pass(plan, reducers, plan.label, capture=report.keeps and report.wants_figures)
     responses = _responses(plan, reduce, passed)
+    if baseline not in (None, False):
+        responses.baseline = blank_baseline(
+            plan.net, _batches(plan.stimuli, plan.batch_size), plan.layers, reducers,
+            lambda maps, key: to_channels_first(maps, plan.channels, key), baseline)
     report.add_responses(responses.network, responses)
     return responses
 

@@ -206,7 +206,7 @@ def gratings(orientations: Values, spatial_frequencies: Values, phases: Values =
     if not bool(mask[0].any()):
         raise StimulusError(f"radius={radius!r} draws no pixel at size={side}; make it larger")
     images = lum[:, None].expand(-1, 3, -1, -1).contiguous()
-    return Stimuli(images, mask[:, None], _stored(axes), {})
+    return Stimuli(images, mask[:, None], _stored(axes), {}, (grey, grey, grey))
 
 
 def load_images(paths_or_urls: Source | Sequence[Source], *, size: int = 224, fit: str = "squash",
@@ -331,7 +331,8 @@ def _draw(shapes: Tensor, which: Tensor | None, rgb: Tensor, grey: float,
         shapes = shapes.index_select(0, which.to(shapes.device))
     masks = shapes[:, None]
     colour = rgb.to(masks.device, torch.float32)[:, :, None, None]
-    return Stimuli(torch.where(masks, colour, grey), masks, _stored(axes), categories)
+    return Stimuli(torch.where(masks, colour, grey), masks, _stored(axes), categories,
+                   (grey, grey, grey))
 
 
 def _stored(axes: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -12,8 +12,9 @@ from torch import Tensor
 
 from actassert._kernel_ids import kernel_positions
 from actassert.errors import TuningError
+from actassert.responsiveness import DEFAULT_RESPONSIVENESS, Responsiveness
 
-__all__ = ["LAYER_SILENT_SHARE", "SILENT_RTOL", "Tuning", "TuningError"]
+__all__ = ["LAYER_SILENT_SHARE", "SILENT_RTOL", "Responsiveness", "Tuning", "TuningError"]
 
 SILENT_RTOL = 1e-6
 """A kernel is silent when its rectified peak is at most this share of its largest |response|."""
@@ -78,6 +79,19 @@ class Tuning:
             values, as used by ``assert_prefers``, are in octaves.
         rectify: ``"relu"`` clamps curves at 0 like a firing rate; ``"shift"`` subtracts each
             kernel's minimum over the curve (baseline-subtracted; suits linear bottlenecks).
+            With a ``baseline`` both act on the modulation above it.
+        baseline: each kernel's response to the blank background, ``[K]``, or one row per
+            stimulus ``[N, K]`` (what ``sweep(..., baseline=True)`` records: the blank read out
+            where each stimulus is). Curves are then expressed as modulation above it
+            (``modulation()``), as Ringach 2002 and Cavanaugh 2002 compute their indices on
+            responses above the spontaneous rate. None: the baseline is 0 (``"relu"``) or each
+            kernel's minimum (``"shift"``).
+        responsiveness: the criterion of ``responsive()`` (default ``Responsiveness()``: 15% of
+            the layer's median peak modulation, after Marques et al. 2021); None counts every
+            kernel that is not silent as responsive (the behaviour before version 0.3).
+        layer_peaks: the ``(median, largest)`` peak modulation the criterion is relative to;
+            default: those of this Tuning's own kernels. Give another Tuning's
+            ``layer_peaks`` to judge part of a sweep (one spatial frequency) against the whole.
         parameter: the swept parameter's name, used in messages (``"hue"``).
         layer: the layer's name, used in messages (``"features.2"``).
 
@@ -91,6 +105,9 @@ class Tuning:
         focus_reason: set by a failing assertion (``"the least selective, named in the
             failure"``): its plot then draws only the ``focus`` kernels and says why.
         n_stimuli: N, the number of stimuli.
+        baseline: the baseline per value and kernel, ``Tensor[V, K]`` (float64), or None.
+        responsiveness: the criterion of ``responsive()``, or None.
+        layer_peaks: ``(median, largest)`` peak modulation of the layer, fixed when built.
 
     Example:
         >>> hues = torch.arange(0.0, 360.0, 10.0)
@@ -107,7 +124,10 @@ class Tuning:
 
     def __init__(self, values: Tensor | Sequence[float], responses: Tensor, *,
                  circular: float | None = None, scale: str = "linear", rectify: str = "relu",
-                 parameter: str = "value", layer: str | None = None) -> None:
+                 parameter: str = "value", layer: str | None = None,
+                 baseline: Tensor | Sequence[float] | None = None,
+                 responsiveness: Responsiveness | None = DEFAULT_RESPONSIVENESS,
+                 layer_peaks: tuple[float, float] | None = None) -> None:
         if scale not in ("linear", "log"):
             raise TuningError(f"scale={scale!r} is not 'linear' or 'log'")
         if rectify not in ("relu", "shift"):
@@ -137,37 +157,116 @@ class Tuning:
         if self.circular is not None:
             vals = torch.remainder(vals, self.circular)
             vals = torch.where(vals >= self.circular * (1 - _SAME_RTOL), 0.0, vals)
+        self.values, inverse = self._groups(vals)
+        self.counts = torch.bincount(inverse, minlength=len(self.values))
+        self.curves = self._means(resp, inverse)
+        self.baseline = None if baseline is None else self._baseline(baseline, inverse)
+        if responsiveness is not None and not isinstance(responsiveness, Responsiveness):
+            raise TuningError(f"responsiveness={responsiveness!r} is not a Responsiveness or "
+                              "None; write responsiveness=Responsiveness(fraction=0.15)")
+        self.responsiveness = responsiveness
+        peak = self.rectified().amax(dim=0)
+        self._silent_floor = float(LAYER_SILENT_SHARE * peak.median()) if self.kernels > 1 else 0.0
+        self.layer_peaks = layer_peaks or (
+            Responsiveness.layer_statistics(self.peak_modulation()) if self.kernels > 1
+            else (0.0, 0.0))
+
+    def _groups(self, vals: Tensor) -> tuple[Tensor, Tensor]:
+        """Sorted distinct values (float noise merged) and each stimulus' group."""
         unique, inverse = torch.unique(vals, sorted=True, return_inverse=True)
         if self.circular is not None:
             tol = torch.full_like(unique[1:], _SAME_RTOL * self.circular)
-        elif scale == "log":
+        elif self.scale == "log":
             tol = _SAME_RTOL * unique[1:]
         else:
             tol = torch.full_like(unique[1:], _SAME_RTOL * float(unique.abs().max()))
         starts = torch.cat([torch.ones(1, dtype=torch.long), (unique.diff() > tol).long()])
         group = starts.cumsum(0) - 1
-        inverse = group[inverse]
-        self.values = unique[starts.bool()]
-        self.counts = torch.bincount(inverse, minlength=len(self.values))
+        return unique[starts.bool()], group[inverse]
+
+    def _means(self, resp: Tensor, inverse: Tensor) -> Tensor:
+        """The mean of ``resp [N, K]`` per value group, ``[V, K]`` float64 on the CPU."""
         acc = torch.float32 if resp.device.type == "mps" else torch.float64
-        sums = torch.zeros(len(self.values), self.kernels, dtype=acc, device=resp.device)
+        sums = torch.zeros(len(self.values), resp.shape[1], dtype=acc, device=resp.device)
         sums.index_add_(0, inverse.to(resp.device), resp.to(acc))
-        self.curves = sums.cpu().double() / self.counts[:, None]
-        peak = self.rectified().amax(dim=0)
-        self._silent_floor = float(LAYER_SILENT_SHARE * peak.median()) if self.kernels > 1 else 0.0
+        return sums.cpu().double() / self.counts[:, None]
+
+    def _baseline(self, baseline: Any, inverse: Tensor) -> Tensor:
+        """The baseline as ``[V, K]``: a ``[K]`` row repeated, or ``[N, K]`` averaged per value."""
+        given = torch.as_tensor(baseline)
+        base = _as_responses(given[None] if given.ndim == 1 else given)
+        if base.shape[1] != self.kernels or base.shape[0] not in (1, self.n_stimuli):
+            raise TuningError(f"baseline of shape {tuple(base.shape)} does not fit responses of "
+                              f"{self.n_stimuli} stimuli x {self.kernels} kernels: give one "
+                              f"value per kernel [{self.kernels}] or one row per stimulus "
+                              f"[{self.n_stimuli}, {self.kernels}]")
+        if base.shape[0] == 1:
+            return base.cpu().double().expand(len(self.values), -1).clone()
+        return self._means(base, inverse)
 
     # -- measures ------------------------------------------------------------------------------
 
+    def modulation(self) -> Tensor:
+        """The curves minus the baseline, ``Tensor[V, K]``: the response above the blank.
+
+        Without a baseline: the curves themselves (``"relu"``) or minus each kernel's minimum
+        (``"shift"``).
+
+        Example:
+            >>> Tuning([0, 1, 2], torch.tensor([[1.0], [3.0], [1.5]]),
+            ...        baseline=torch.tensor([1.0])).modulation()[:, 0].tolist()
+            [0.0, 2.0, 0.5]
+        """
+        if self.baseline is not None:
+            return self.curves - self.baseline
+        if self.rectify == "relu":
+            return self.curves
+        return self.curves - self.curves.amin(dim=0, keepdim=True)
+
     def rectified(self) -> Tensor:
-        """The curves every index is computed from, ``Tensor[V, K]``: clamped at 0 or shifted.
+        """The curves every index is computed from, ``Tensor[V, K]``: the modulation clamped at
+        0 (``"relu"``) or shifted to a minimum of 0 (``"shift"``).
 
         Example:
             >>> Tuning([0, 1, 2], torch.tensor([[-1.0], [2.0], [0.5]])).rectified()[:, 0].tolist()
             [0.0, 2.0, 0.5]
         """
+        modulation = self.modulation()
         if self.rectify == "relu":
-            return self.curves.clamp(min=0)
-        return self.curves - self.curves.amin(dim=0, keepdim=True)
+            return modulation.clamp(min=0)
+        return modulation - modulation.amin(dim=0, keepdim=True)
+
+    def peak_modulation(self) -> Tensor:
+        """Each kernel's largest modulation above the baseline, ``Tensor[K]`` (may be <= 0).
+
+        Example:
+            >>> Tuning([0, 1, 2], torch.tensor([[1.0], [3.0], [2.0]]),
+            ...        baseline=[1.5]).peak_modulation().tolist()
+            [1.5]
+        """
+        return self.modulation().amax(dim=0)
+
+    def responsive(self, criterion: Responsiveness | None = None) -> Tensor:
+        """Kernels whose peak modulation passes the criterion, ``BoolTensor[K]``.
+
+        ``criterion`` defaults to the Tuning's ``responsiveness`` (see :class:`Responsiveness`:
+        by default above 15% of the layer's median peak modulation and 1% of its largest). A
+        silent kernel is never responsive. With ``responsiveness=None`` and no ``criterion``,
+        every kernel that is not silent is responsive.
+
+        Example:
+            >>> resp = torch.tensor([[0.0, 0.0, 0.0], [4.0, 5.0, 0.2], [0.0, 0.0, 0.0]])
+            >>> Tuning([0, 1, 2], resp).responsive().tolist()
+            [True, True, False]
+        """
+        criterion = criterion or self.responsiveness
+        if criterion is None:
+            return ~self.silent()
+        if not isinstance(criterion, Responsiveness):
+            raise TuningError(f"criterion={criterion!r} is not a Responsiveness")
+        median, largest = self.layer_peaks  # (0, 0) for a Tuning built with one kernel
+        passed = criterion.passes(self.peak_modulation(), median=median, largest=largest)
+        return passed & ~self.silent()
 
     def silent(self) -> Tensor:
         """Kernels with no positive response after rectification, ``BoolTensor[K]``.
@@ -198,7 +297,12 @@ class Tuning:
         return self.values[self.curves.argmax(dim=0)]
 
     def selectivity(self, method: str | None = None) -> Tensor:
-        """Each kernel's selectivity index in [0, 1], ``Tensor[K]``; silent kernels get 0.
+        """Each kernel's selectivity index in [0, 1], ``Tensor[K]``; unresponsive kernels get 0.
+
+        Computed on the rectified modulation above the baseline (``rectified()``). Kernels that
+        are not ``responsive()`` (silent ones among them) get 0 and never count as selective:
+        a kernel answering weakly to one hue and not at all to the others would otherwise get
+        an index near 1.
 
         With ``r_v`` the rectified curve at value ``theta_v``:
 
@@ -232,7 +336,7 @@ class Tuning:
                 f"a selectivity index needs at least 3 distinct {self.parameter} values; got "
                 f"{len(self.values)} ({', '.join(_fmt(v) for v in self.values.tolist())})")
         r = self.rectified()
-        silent = self.silent()
+        silent = ~self.responsive()
         peak = torch.where(silent, 1.0, r.amax(dim=0))
         if method == "circular_variance":
             period = float(self.circular)  # type: ignore[arg-type]
@@ -248,14 +352,15 @@ class Tuning:
         return torch.where(silent | (index < _NOISE), 0.0, index).clamp(max=1.0)
 
     def fraction_selective(self, min_index: float, method: str | None = None) -> float:
-        """Share of kernels whose index is at least ``min_index``; silent kernels never count.
+        """Share of kernels whose index is at least ``min_index``; unresponsive kernels never
+        count (they stay in the denominator: the share is of all kernels).
 
         Example:
             >>> Tuning([0, 1, 2], torch.tensor([[0.0, 1], [1, 1], [0, 1]])).fraction_selective(0.5)
             0.5
         """
         min_index = _check_fraction(min_index, "min_index")
-        ok = (self.selectivity(method) >= min_index) & ~self.silent()
+        ok = (self.selectivity(method) >= min_index) & self.responsive()
         return float(ok.double().mean())
 
     def median_index(self, method: str | None = None) -> float:
@@ -313,6 +418,7 @@ class Tuning:
             raise TuningError(f"select({kernels!r}) chose no kernel of {self._where()}")
         new = copy.copy(self)
         new.curves = self.curves[:, pos]
+        new.baseline = None if self.baseline is None else self.baseline[:, pos]
         new.kernel_ids = self.kernel_ids[pos]
         new.kernels = len(pos)
         new.focus = [k for k in self.focus if k in set(new.kernel_ids.tolist())]

@@ -87,8 +87,10 @@ def test_selective_every_kernel_fails_with_the_layout(tun: Tuning) -> None:
                         "index >= 0.30")
     assert lines[2] == "Obtained: 2 of 3 below 0.30"
     assert line(lines, "Least selective kernels: ") == (
-        "Least selective kernels: K=004 silent, K=002 0.00, K=000 0.86")
-    assert "K=004" in line(lines, "Silent: 1 kernel ") and "rectify='shift'" in lines[4]
+        "Least selective kernels: K=004 unresponsive, K=002 0.00, K=000 0.86")
+    note = line(lines, "Unresponsive: 1 kernel ")
+    assert "K=004" in note and "rectify='shift'" in lines[4]
+    assert "> 15% of the layer's median peak modulation" in note and "1 of them silent" in note
     assert line(lines, "Index: ").startswith("Index: 1 - circular variance (Ringach")
     assert "hue 0..350 (circular, period 360), 36 values" in lines[-1]
     assert list(registry.current().tunings) == [tun]
@@ -221,7 +223,7 @@ def test_more_selective_fails_side_by_side(layers: tuple[Tuning, Tuning]) -> Non
     assert header.split() == ["early", "'layer4'", "late", "'conv1'"]
     assert kernels.split() == ["Kernels", "5", "4"]
     assert selective.split() == ["Selective", ">=", "0.50", "20%", "(1)", "75%", "(3)"]
-    assert median.split()[:2] == ["Median", "index"] and silent.split() == ["Silent", "1", "0"]
+    assert median.split()[:2] == ["Median", "index"] and silent.split() == ["Unresponsive", "1", "0"]
     assert best.startswith("Most selective") and "K=003 0.81" in best and "K=002 0.70" in best
     col = header.index("late")
     assert kernels[col] == "4" and selective[col:].startswith("75%")  # columns line up

@@ -113,7 +113,10 @@ def test_golden_check_fails_after_a_change_naming_the_layer(mobilenet, tmp_path)
 def test_selectivity_is_reported_and_asserted_only_when_asked(mobilenet, tmp_path):
     target = _subject(mobilenet, tmp_path)
     lines = run_check("selectivity", target)
-    assert lines[0].startswith("colour-selective kernels (index >= 0.3): features.0.2 ")
+    assert lines[0].startswith("colour-selective kernels (responsive, index >= 0.3, above the "
+                               "blank): features.0.2 ")
+    assert lines[2].startswith("untrained twin (random init, seed 0), colour-selective: "
+                               "features.0.2 ") and "Fisher's exact p = " in lines[2]
     target.options = Options(golden_dir=tmp_path, min_colour=0.99)
     with pytest.raises(AssertionError, match="some layer with at least 99% colour-selective"):
         run_check("selectivity", target)

@@ -10,7 +10,7 @@ EXPECTED = {
     "list_layers", "load_model", "measures", "models", "record", "recording", "stimuli", "sweep",
     "tuning", "strategies", "bench",
     "assert_batch_invariant", "assert_hooks_transparent", "deterministic", "determinism",
-    "invariance",
+    "invariance", "Responsiveness", "assert_more_selective_than_control",
 }
 
 

@@ -106,3 +106,31 @@ def test_size_preference_fails_loudly_when_wrong(size_tuning):
         assert_prefers(size_tuning, 0, 30.0, tolerance=2.0)
     message = str(info.value)
     assert "K=000" in message and "size" in message and "8" in message
+
+
+class WeakResponder(nn.Module):
+    """Behind a ReLU: three strong colour-opponent kernels and a weak, sparse responder (a
+    red-opponent kernel at 5% of their gain: above the 1% silent floor, far under their peaks)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.colour = nn.Conv2d(3, 4, 1, bias=False)
+        self.relu = nn.ReLU()
+        opponent = [[1.0, -0.5, -0.5], [-0.5, 1.0, -0.5], [-0.5, -0.5, 1.0]]
+        with torch.no_grad():
+            self.colour.weight.copy_(torch.tensor([*opponent, [0.05 * w for w in opponent[0]]])
+                                     .view(4, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.colour(x))
+
+
+def test_weak_sparse_responder_is_not_counted_as_selective():
+    """Its curve has the strong red kernel's shape, so circular variance alone calls it just as
+    selective; the responsiveness criterion (15% of the layer's median peak) leaves it out."""
+    net = Network(WeakResponder(), name="weak-responder", device="cpu")
+    discs = hue_disc(HUES, size=SIDE, radius=0.25, luminance="matched")
+    tuning = sweep(net, discs, ["relu"], reduce="foreground").tuning("hue", "relu")
+    assert_selective(tuning, [0, 1, 2], min_index=0.5)
+    assert_not_selective(tuning, [3], max_index=0.3)
+    assert tuning.fraction_selective(0.3) == 0.75

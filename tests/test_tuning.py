@@ -332,3 +332,32 @@ def test_silence_is_decided_for_the_whole_layer_and_kept_by_select():
     assert tuning.silent().tolist() == [False, False, False, True]
     assert tuning.select([3]).silent().tolist() == [True]
     assert tuning.select([3]).selectivity().tolist() == [0.0]
+
+
+def test_baseline_makes_curves_modulation_above_the_blank() -> None:
+    resp = torch.tensor([[2.0, 1.0], [5.0, 1.0], [3.0, 1.2]])
+    tun = Tuning([0, 1, 2], resp, baseline=torch.tensor([2.0, 1.0]))
+    assert tun.modulation()[:, 0].tolist() == [0.0, 3.0, 1.0]
+    assert tun.peak_modulation().tolist() == pytest.approx([3.0, 0.2])
+    # one baseline row per stimulus is averaged per value, like the responses
+    per_stimulus = Tuning([0, 0, 1, 2], torch.tensor([[1.0], [3.0], [4.0], [1.0]]),
+                          baseline=torch.tensor([[0.0], [2.0], [1.0], [1.0]]))
+    assert per_stimulus.baseline[:, 0].tolist() == [1.0, 1.0, 1.0]
+    assert per_stimulus.select([0]).baseline.shape == (3, 1)
+    with pytest.raises(TuningError, match=r"baseline of shape \(2, 2\) does not fit"):
+        Tuning([0, 1, 2], resp, baseline=torch.zeros(2, 2))
+
+
+def test_responsive_is_relative_to_the_layer_and_fixed_when_built() -> None:
+    from actassert import Responsiveness
+
+    peaks = torch.tensor([10.0, 8.0, 9.0, 1.0, 0.5])
+    resp = torch.stack([torch.zeros(5), peaks, torch.zeros(5)])
+    tun = Tuning([0, 1, 2], resp)
+    assert tun.responsive().tolist() == [True, True, True, False, False]
+    assert tun.select([3, 4]).responsive().tolist() == [False, False]  # layer kept
+    assert tun.responsive(Responsiveness(fraction=0.1)).tolist() == [True] * 4 + [False]
+    assert Tuning([0, 1, 2], resp, responsiveness=None).responsive().all()
+    assert tun.selectivity()[3] == 0.0 and tun.fraction_selective(0.5) == 0.6
+    with pytest.raises(TuningError, match=r"Responsiveness\(fraction=1.5\)"):
+        Responsiveness(fraction=1.5)

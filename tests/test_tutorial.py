@@ -22,7 +22,7 @@ from actassert.tutorial.page import render
 from actassert.tutorial.photos import photo_section
 
 SMALL = Design(side=64, hues=8, size_steps_per_octave=2, orientations=6, frequencies=(4.0, 8.0),
-               phases=(0.0, 90.0))
+               phases=(0.0, 90.0, 180.0, 270.0))
 LAYERS = ["relu", "layer2.0.relu#1", "layer4.1.relu#1"]
 
 
@@ -50,8 +50,9 @@ def test_answers_follow_the_numbers():
     colour = Experiment("colour", "Colour", "hue", "degrees", "", "", "", 0.3,
                         [_row("a", 0.5), _row("b", 0.4), _row("c", 0.1), _row("d", 0.05)])
     assert colour.answer() == (
-        "Colour: the share of colour-selective kernels (index >= 0.3) falls with depth (rank "
-        "correlation -1.00): 50% in a and 5% in d; lowest 5% in d, highest 50% in a.")
+        "Colour: the share of colour-selective kernels (responsive, colour answered at least "
+        "twice grey, hue index >= 0.3) falls with depth (rank correlation -1.00): 50% in a and "
+        "5% in d; lowest 5% in d, highest 50% in a.")
     size = Experiment("size", "Size", "size", "px", "", "", "", 0.3,
                       [_row("a", 0.0), _row("b", 0.3, [8, 11, 16]), _row("c", 0.2, [16, 32, 45]),
                        _row("d", 0.2, [32, 45, 64])])
@@ -63,6 +64,26 @@ def test_answers_follow_the_numbers():
     valley = Experiment("colour", "Colour", "hue", "degrees", "", "", "", 0.3,
                         [_row("a", 0.4), _row("b", 0.2), _row("c", 0.1), _row("d", 0.5)])
     assert "falls, then rises again with depth" in valley.answer()
+
+
+def test_answers_say_what_training_changed():
+    trained = [_row("a", 0.5), _row("b", 0.4), _row("c", 0.1), _row("d", 0.05)]
+    same = Experiment("colour", "Colour", "hue", "degrees", "", "", "", 0.3, trained,
+                      control=[_row("a", 0.5), _row("b", 0.4), _row("c", 0.2), _row("d", 0.1)],
+                      control_label="untrained twin (seed 0)")
+    assert ("The untrained twin (seed 0): falls with depth (rank correlation -1.00)"
+            in same.answer())
+    assert "comes from the architecture, not from training" in same.answer()
+    assert "do not differ in any of the 4 layers (Fisher's exact test" in same.answer()
+    big = [LayerResult(r.layer, 200, 0, round(200 * r.fraction), r.fraction, r.index, None)
+           for r in trained]
+    flat = [LayerResult(r.layer, 200, 0, 60, 0.3, r.index, None) for r in trained]
+    changed = Experiment("colour", "Colour", "hue", "degrees", "", "", "", 0.3, big,
+                         control=flat, control_label="untrained twin")
+    answer = changed.answer()
+    assert "The trend survives the control: the untrained twin does not show it." in answer
+    assert "Training changes the share in 4 of 4 layers" in answer
+    assert "d 5% [3–9] trained vs 30% [24–37] untrained (lower after training)" in answer
 
 
 def test_trend_helpers():
@@ -78,7 +99,7 @@ def test_stimulus_labels_name_the_shape_and_units():
     assert shape_label(forms, 0) == "circle 4 px"
     assert shape_label(forms, len(forms) - 1) == "triangle 45 px"
     assert shape_label(SMALL.hue_discs(), 2) == "hue 90°"
-    assert shape_label(SMALL.grating_set(), 2) == "0° 8 c/img"  # orientation x frequency x phase
+    assert shape_label(SMALL.grating_set(), 4) == "0° 8 c/img"  # orientation x frequency x phase
 
 
 @pytest.fixture(scope="module")
@@ -87,34 +108,50 @@ def small_report(tmp_path_factory):
 
     net = aa.load_model("resnet18", weights=None, device="cpu")
     out = tmp_path_factory.mktemp("tutorial")
-    report = run_tutorial(net, out, layers=LAYERS, design=SMALL, progress=Progress(enabled=False))
+    twin = aa.load_model("resnet18", weights=None, device="cpu", seed=1)
+    report = run_tutorial(net, out, layers=LAYERS, design=SMALL, progress=Progress(enabled=False),
+                          control=twin, control_seed=1)
     return net, out, report, json.loads((out / "summary.json").read_text())
 
 
 def _best_frequency_fraction(responses, layer):
-    """Orientation selectivity at each kernel's best frequency, from Tuning alone."""
-    tunings = [Tuning(responses.params["orientation"][responses.params["spatial_frequency"] == f],
-                      responses[layer][responses.params["spatial_frequency"] == f], circular=180)
-               for f in SMALL.frequencies]
-    best = torch.stack([t.rectified().amax(0) for t in tunings]).argmax(0)
-    curves = torch.stack([tunings[int(b)].curves[:, k] for k, b in enumerate(best)], 1)
-    return Tuning(tunings[0].values, curves, circular=180).fraction_selective(0.3)
+    """Orientation selectivity at each kernel's best frequency, from Tuning alone: the phase
+    maximum per (frequency, orientation), the blank subtracted, responsive kernels only."""
+    params, values, base = responses.params, responses[layer], responses.baseline[layer]
+    per_freq = []
+    for f in SMALL.frequencies:
+        rows = params["spatial_frequency"] == f
+        oris = sorted(set(params["orientation"][rows].tolist()))
+        best = torch.stack([values[rows & (params["orientation"] == o)].amax(0) for o in oris])
+        blank = torch.stack([base[rows & (params["orientation"] == o)].mean(0) for o in oris])
+        per_freq.append(Tuning(oris, best, baseline=blank, circular=180))
+    top = torch.stack([t.peak_modulation() for t in per_freq]).argmax(0)
+    curves = torch.stack([per_freq[int(b)].curves[:, k] for k, b in enumerate(top)], 1)
+    blanks = torch.stack([per_freq[int(b)].baseline[:, k] for k, b in enumerate(top)], 1)
+    return Tuning(per_freq[0].values, curves, baseline=blanks,
+                  circular=180).fraction_selective(0.3)
 
 
 def test_summary_matches_direct_sweeps_and_tunings(small_report):
     net, _, _, summary = small_report
-    colour = sweep(net, SMALL.hue_discs(), LAYERS, reduce="foreground")
-    size = sweep(net, SMALL.shape_set(), LAYERS, reduce="centre")
-    gratings = sweep(net, SMALL.grating_set(), LAYERS, reduce="mean")
+    colour = sweep(net, SMALL.colour_set(), LAYERS, reduce="foreground", baseline=True)
+    size = sweep(net, SMALL.shape_set(), LAYERS, reduce="centre", baseline=True)
+    gratings = sweep(net, SMALL.grating_set(), LAYERS, reduce="centre", baseline=True)
     experiments = summary["experiments"]
+    hue_rows = colour.params["saturation"] > 0
     for i, layer in enumerate(LAYERS):
-        hue = colour.tuning("hue", layer)
+        hue = Tuning(colour.params["hue"][hue_rows], colour[layer][hue_rows], circular=360,
+                     baseline=colour.baseline[layer][hue_rows])
+        grey = (colour[layer] - colour.baseline[layer])[~hue_rows].double().amax(0).clamp(min=0)
+        best = hue.peak_modulation().clamp(min=0)
+        chosen = (grey <= best / 2) & (best > 0) & (hue.selectivity() >= 0.3) & hue.responsive()
         got = experiments["colour"]["layers"][i]
         assert got["layer"] == layer and got["kernels"] == hue.kernels
-        assert got["fraction"] == pytest.approx(hue.fraction_selective(0.3))
+        assert got["fraction"] == pytest.approx(float(chosen.double().mean()))
+        assert got["responsive"] == int(hue.responsive().sum())
         assert got["silent"] == int(hue.silent().sum())
         sizes = size.tuning("size", layer, scale="log")
-        tuned = (sizes.selectivity() >= 0.3) & ~sizes.silent()
+        tuned = (sizes.selectivity() >= 0.3) & sizes.responsive()
         row = experiments["size"]["layers"][i]
         assert row["fraction"] == pytest.approx(float(tuned.double().mean()))
         if tuned.any():
@@ -126,6 +163,23 @@ def test_summary_matches_direct_sweeps_and_tunings(small_report):
     assert set(summary["versions"]) == {"python", "torch", "torchvision", "actassert"}
 
 
+def test_summary_holds_both_networks_with_intervals(small_report):
+    _, _, _, summary = small_report
+    assert summary["control"] == {"run": True, "seed": 1, "note": summary["control"]["note"]}
+    assert "seed 1" in summary["control"]["note"]
+    for key, exp in summary["experiments"].items():
+        assert [r["layer"] for r in exp["control"]] == LAYERS, key
+        for row in (*exp["layers"], *exp["control"]):
+            p, low, high = row["shares"]["selective"]
+            assert low <= p <= high and p == pytest.approx(row["selective"] / row["kernels"])
+            assert set(row["shares"]) == {"responsive", "selective_of_responsive", "selective"}
+            assert row["responsive"] >= row["selective"]
+        assert "untrained twin" in exp["answer"]
+    assert summary["experiments"]["size"]["layers"][0]["receptive_field"] == 7.0
+    assert summary["references"]["circular_variance"]["median"] == 0.60
+    assert summary["references"]["suppression"]["median"] == 0.33
+
+
 def test_page_shows_every_number_of_the_summary(small_report):
     _, out, report, summary = small_report
     page = (out / "report.html").read_text()
@@ -133,10 +187,19 @@ def test_page_shows_every_number_of_the_summary(small_report):
     for key in ("colour", "size", "orientation"):
         exp = summary["experiments"][key]
         assert f'<section id="{key}">' in page and escape(exp["answer"]) in page
-        assert "How it is measured" in page and exp["index"].split(" (")[0] in page
+        assert "How it is measured" in page and escape(exp["index"].split(" (")[0]) in page
+        for words in ("Baseline: each kernel's response to the blank", "Responsiveness "
+                      "criterion: responsive: peak modulation above the baseline > 15%",
+                      "Index: "):
+            assert escape(words, quote=False) in page
+        for row in (*exp["layers"], *exp["control"]):
+            low, high = row["shares"]["selective"][1:]
+            share = (f"{100 * row['fraction']:.0f}% [{100 * low:.0f}–{100 * high:.0f}]")
+            assert f"<td>{escape(share)}</td>" in page
         for row in exp["layers"]:
-            assert f"<td>{100 * row['fraction']:.0f}%</td>" in page
             assert f'id="{key}-{row["layer"]}"' in page
+    assert "untrained twin: same architecture, random initialisation with seed 1" in page
+    assert "Macaque V1 references" in page
     assert "none (random initialisation)" in page and "Natural images" in page
     for name in re.findall(r'src="([^"]+)"', page):
         assert (out / name).is_file(), name
@@ -178,10 +241,28 @@ def test_tutorial_command_prints_progress_and_answers(tmp_path, capsys):
     assert code == 0
     for answer in ("Colour:", "Size:", "Orientation:", "report.html"):
         assert answer in captured.out
+    assert "Control not run: the network studied is itself randomly initialised" in captured.out
     stages = re.findall(r"\[\s*[\d.]+ s\] (\w[\w ]*)", captured.err)
     assert stages[0] == "loading resnet18" and "done" in stages[-1]
     assert any(s.startswith("orientation") for s in stages)
     assert (tmp_path / "summary.json").is_file()
+
+
+def test_tutorial_control_flag(tmp_path, capsys, monkeypatch):
+    import actassert.cli_commands as commands
+
+    seen = []
+    monkeypatch.setattr(commands, "run_tutorial", lambda net, out, **kw: seen.append(kw) or (
+        _ for _ in ()).throw(SystemExit(0)))
+    for flag, expected in (("none", None), ("7", 7)):
+        with pytest.raises(SystemExit):
+            main(["tutorial", "resnet18", "--weights", "none", "--control", flag,
+                  "--out", str(tmp_path)])
+        assert seen[-1]["control"] is None and seen[-1]["control_seed"] == expected
+    assert "skips" in seen[0]["control_note"] and "randomly initialised" in seen[1]["control_note"]
+    with pytest.raises(SystemExit):
+        main(["tutorial", "--control", "x", "--out", str(tmp_path)])
+    assert "'x' is not 'none' or a whole-number seed" in capsys.readouterr().err
 
 
 def test_tutorial_rejects_too_few_hues(tmp_path, capsys):
@@ -208,3 +289,13 @@ def test_report_loads_in_chromium_with_no_missing_image(small_report, tmp_path):
     body = re.search(r"<body[^>]*>", dom).group(0)
     images = (out / "report.html").read_text().count("<img ")
     assert f'data-loaded="{images}"' in body and 'data-missing="0"' in body
+
+
+def test_a_factory_model_is_studied_without_a_control():
+    import argparse
+
+    from actassert.cli_commands import _twin
+
+    args = argparse.Namespace(model="json:loads", control=0, device="cpu")  # module:function
+    twin, note = _twin(args, object(), Progress(enabled=False))
+    assert twin is None and "factory" in note and "control was not run" in note

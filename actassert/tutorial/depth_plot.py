@@ -1,4 +1,5 @@
-"""The answer against depth: share of selective kernels and a median with its quartiles, per layer."""
+"""The answer against depth, for the trained network and its untrained twin: the share of selective
+kernels with its 95% interval, and a median with its quartiles, per layer; macaque references."""
 
 from __future__ import annotations
 
@@ -10,61 +11,87 @@ from actassert.tutorial.findings import Experiment
 
 __all__ = ["depth_plot"]
 
+#: Macaque V1 medians drawn as references (see ``run.REFERENCES``): 1 − CV for orientation
+#: (Ringach 2002: CV 0.60), the summation field in px for size (Cavanaugh 2002: 0.8°, 22 px).
+_REFERENCE_LINES = {"orientation": (0.40, "macaque V1 median 1 − CV 0.40 (Ringach 2002)"),
+                    "size": (22.0, "macaque V1 median summation field ≈ 22 px (Cavanaugh 2002)")}
 
-def _series(ax: Any, results: list[LayerResult], label: str, style: str,
-            value: str) -> None:
+
+def _shares(ax: Any, results: list[LayerResult], label: str, style: str) -> None:
     xs = list(range(len(results)))
-    if value == "fraction":
-        ax.plot(xs, [100 * r.fraction for r in results], style, label=label, lw=1.5, ms=5)
-        return
+    mid, low, high = [], [], []
+    for r in results:
+        p, lo, hi = r.shares.get("selective") or [r.fraction, r.fraction, r.fraction]
+        mid.append(100 * p)
+        low.append(100 * (p - lo))
+        high.append(100 * (hi - p))
+    ax.errorbar(xs, mid, yerr=[low, high], fmt=style, capsize=3, lw=1.5, ms=5,
+                label=f"{label}: selective of all, bars 95% Wilson")
+
+
+def _spread(ax: Any, results: list[LayerResult], label: str, style: str, value: str) -> None:
     pts: list[tuple[int, list[float]]] = []
-    for i, r in zip(xs, results, strict=True):
+    for i, r in enumerate(results):
         q = r.preferred if value == "preferred" else r.index
         if q is not None:
             pts.append((i, q))
     if not pts:
         return
-    x = [p[0] for p in pts]
-    med = [p[1][1] for p in pts]
-    low = [p[1][1] - p[1][0] for p in pts]
-    high = [p[1][2] - p[1][1] for p in pts]
-    ax.errorbar(x, med, yerr=[low, high], fmt=style, capsize=3, lw=1.5, ms=5,
-                label=f"{label}: median, bars 25%..75%")
+    med = [q[1] for _, q in pts]
+    ax.errorbar([i for i, _ in pts], med, yerr=[[q[1] - q[0] for _, q in pts],
+                                                [q[2] - q[1] for _, q in pts]],
+                fmt=style, capsize=3, lw=1.5, ms=5, label=f"{label}: median, bars 25%..75%")
+
+
+def _runs(experiment: Experiment) -> list[tuple[list[LayerResult], str, str]]:
+    runs = [(experiment.layers, "trained" + (", centre" if experiment.alternative else ""), "o-")]
+    if experiment.control:
+        runs.append((experiment.control, "untrained twin" + (
+            ", centre" if experiment.alternative else ""), "s--"))
+    return runs
+
+
+def _size_axis(ax: Any, experiment: Experiment) -> None:
+    ax.set_yscale("log")
+    fields = [(i, r.receptive_field) for i, r in enumerate(experiment.layers) if r.receptive_field]
+    if fields:
+        ax.plot([i for i, _ in fields], [f for _, f in fields], "k:", lw=1,
+                label="theoretical receptive field (px)")
+    ticks = [4, 8, 16, 32, 64, 128, 256, 512]
+    ax.set_yticks(ticks, [str(t) for t in ticks])
+    ax.set_yticks([], minor=True)
+    ax.set_ylabel(f"preferred {experiment.parameter} of size-tuned kernels (px)")
 
 
 def depth_plot(experiment: Experiment, path: Path) -> Path:
-    """Two panels against the layers in forward order: share of selective kernels (%), and the
-    median (with quartiles) of the preferred size for ``size`` or of the index otherwise."""
+    """Two panels against the layers in forward order, both networks on each: the share of
+    selective kernels (%, with its 95% interval), and the median (with quartiles) of the
+    preferred size for ``size`` or of the index otherwise, with the macaque reference."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(11, 4.2), dpi=100, layout="constrained")
+    fig = Figure(figsize=(11, 4.4), dpi=100, layout="constrained")
     share, spread = fig.subplots(1, 2)
-    runs = [(experiment.layers, "centre" if experiment.alternative else experiment.title, "o-")]
-    if experiment.alternative:
-        runs.append((experiment.alternative, "foreground mean", "s--"))
     second = "preferred" if experiment.key == "size" else "index"
-    for results, label, style in runs:
-        _series(share, results, label, style, "fraction")
-        _series(spread, results, label, style, second)
-    share.set_ylabel(f"selective kernels (%), index >= {experiment.min_index:g}")
+    for results, label, style in _runs(experiment):
+        _shares(share, results, label, style)
+        _spread(spread, results, label, style, second)
+    share.set_ylabel("selective kernels (% of all)")
     share.set_ylim(0, 100)
     if second == "preferred":
-        spread.set_yscale("log")
-        ticks = [4, 8, 16, 32, 64, 128, 256]
-        spread.set_yticks(ticks, [str(t) for t in ticks])
-        spread.set_yticks([], minor=True)
-        spread.set_ylabel(f"preferred {experiment.parameter} of selective kernels (px)")
+        _size_axis(spread, experiment)
     else:
-        spread.set_ylabel("selectivity index of responding kernels")
+        spread.set_ylabel("selectivity index of responsive kernels")
         spread.set_ylim(0, 1)
+    if experiment.key in _REFERENCE_LINES:
+        level, text = _REFERENCE_LINES[experiment.key]
+        spread.axhline(level, color="tab:green", lw=1, ls="-.", label=text)
     names = [r.layer for r in experiment.layers]
     for ax in (share, spread):
         ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=8)
         ax.set_xlabel("layer, in forward order (input side left)")
         ax.grid(alpha=0.3)
-        if ax is spread or len(runs) > 1:
-            ax.legend(fontsize=8)
-    fig.suptitle(f"{experiment.title} across depth", fontsize=12)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{experiment.title} across depth: trained vs untrained twin", fontsize=12)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")
     return path

@@ -25,8 +25,13 @@ class Design:
         shapes: the shape kinds of the size experiment.
         orientations: number of grating orientations over 180 degrees.
         frequencies: grating spatial frequencies, cycles per image.
-        phases: grating phases, degrees (responses are averaged over them).
+        phases: grating phases, degrees; each kernel keeps its largest response over them (so a
+            simple-cell-like kernel is not averaged away).
+        greys: grey levels of the achromatic reference discs (the colour experiment), drawn
+            like the hue discs; the background itself is the reference of the same luma.
         min_index: the index from which a kernel counts as selective.
+        min_colour_ratio: a colour-selective kernel answers its best hue at least this many
+            times more than its best grey disc (above the blank).
     """
 
     side: int = 224
@@ -36,10 +41,12 @@ class Design:
     smallest: float = 8 / 224
     largest: float = 0.8
     shapes: tuple[str, ...] = ("circle", "square", "triangle")
-    orientations: int = 12
+    orientations: int = 8
     frequencies: tuple[float, ...] = (4.0, 8.0, 16.0, 32.0)
-    phases: tuple[float, ...] = (0.0, 90.0)
+    phases: tuple[float, ...] = (0.0, 90.0, 180.0, 270.0)
+    greys: tuple[float, ...] = (0.25, 0.75)
     min_index: float = 0.3
+    min_colour_ratio: float = 2.0
 
     def sizes(self) -> list[float]:
         """Shape sizes in px: steps of ``1/size_steps_per_octave`` octave, rounded to whole px."""
@@ -69,6 +76,18 @@ class Design:
         return hue_disc([i * step for i in range(self.hues)], size=self.side,
                         radius=self.disc_radius, luminance="matched", device=device)
 
+    def grey_discs(self, device: Any = None) -> Any:
+        """Achromatic discs of the hue discs' size at each of ``greys`` (saturation 0)."""
+        from actassert.stimuli import hue_disc
+
+        return hue_disc([0.0], size=self.side, radius=self.disc_radius, saturation=0.0,
+                        value=list(self.greys), device=device)
+
+    def colour_set(self, device: Any = None) -> Any:
+        """The hue discs, then the grey reference discs (``params["saturation"]`` tells them
+        apart)."""
+        return self.hue_discs(device) + self.grey_discs(device)
+
     def shape_set(self, device: Any = None) -> Any:
         """White shapes of every kind and size on mid grey, centred."""
         from actassert.stimuli import shapes
@@ -91,7 +110,8 @@ class Design:
             "colour": (f"{self.hues} discs of radius {self.disc_radius:g} of the side "
                        f"({self.disc_radius * self.side:.0f} px), hues 0..{360 - 360 / self.hues:g}"
                        " degrees in equal steps, each as bright (Rec. 601 luma) as the mid-grey "
-                       "background"),
+                       "background; and grey discs of levels "
+                       f"{', '.join(f'{g:g}' for g in self.greys)} as achromatic references"),
             "size": (f"white {', '.join(self.shapes)} on mid grey, {len(sizes)} sizes from "
                      f"{sizes[0]:g} to {sizes[-1]:g} px ({self.size_steps_per_octave} per octave; "
                      "size = side of the bounding box), centred"),
@@ -101,6 +121,8 @@ class Design:
                             "cycles per image x "
                             f"phases {', '.join(f'{p:g}' for p in self.phases)} degrees, "
                             "contrast 1 around mid grey"),
+            "blank": ("each set's own background, the mid-grey image with no disc, shape or "
+                      "grating, shown once per network and read out like the stimuli"),
         }
 
 

@@ -31,17 +31,61 @@ def _q(values: list[float] | None, unit: str = "", digits: int = 2) -> str:
     return f"{values[1]:.{digits}f}{unit} ({values[0]:.{digits}f}–{values[2]:.{digits}f})"
 
 
-def _layer_table(exp: dict[str, Any], rows: list[dict[str, Any]]) -> str:
-    unit = " px" if exp["key"] == "size" else ""
-    pref = ("<th>preferred size of selective kernels: median (quartiles)</th>"
-            if exp["key"] == "size" else "")
-    body = "".join(
-        f"<tr><td>{escape(r['layer'])}</td><td>{r['kernels']}</td><td>{r['silent']}</td>"
-        f"<td>{r['selective']}</td><td>{100 * r['fraction']:.0f}%</td><td>{_q(r['index'])}</td>"
-        + (f"<td>{_q(r['preferred'], unit, 0)}</td>" if pref else "") + "</tr>" for r in rows)
-    return (f"<table><tr><th>layer</th><th>kernels</th><th>silent</th><th>selective</th>"
-            f"<th>share selective</th><th>index of responding kernels: median (quartiles)</th>"
-            f"{pref}</tr>{body}</table>")
+def _ci(share: list[float] | None) -> str:
+    if not share:
+        return "–"
+    return f"{100 * share[0]:.0f}% [{100 * share[1]:.0f}–{100 * share[2]:.0f}]"
+
+
+_MEASURE_NAMES = {"colour_vs_grey": "colour vs grey", "suppression": "suppression index",
+                  "gsf": "summation field px", "circular_variance": "circular variance",
+                  "bandwidth": "bandwidth °"}
+
+
+def _row_cells(exp: dict[str, Any], r: dict[str, Any], net: str) -> str:
+    shares = r.get("shares") or {}
+    cells = [net, str(r["kernels"]), str(r["silent"]), _ci(shares.get("responsive")),
+             _ci(shares.get("selective_of_responsive")), _ci(shares.get("selective")),
+             _q(r["index"])]
+    cells += [_q(v, "", 0 if name == "gsf" or name == "bandwidth" else 2)
+              for name, v in (r.get("measures") or {}).items()]
+    if exp["key"] == "size":
+        rf = r.get("receptive_field")
+        flag = (" ⚠ larger than the receptive field" if rf and r["preferred"]
+                and r["preferred"][1] > rf else "")
+        cells += [_q(r["preferred"], " px", 0) + flag, "–" if rf is None else f"{rf:.0f}"]
+    return "".join(f"<td>{escape(c)}</td>" for c in cells)
+
+
+def _layer_table(exp: dict[str, Any], rows: list[dict[str, Any]],
+                 control: list[dict[str, Any]] | None = None) -> str:
+    measures = [_MEASURE_NAMES.get(m, m) for m in (rows[0].get("measures") or {})] if rows else []
+    heads = ["layer", "network", "kernels", "silent", "responsive of all",
+             "selective of responsive", "selective of all",
+             "index of responsive kernels: median (quartiles)",
+             *(f"{m}: median (quartiles) of responsive" for m in measures)]
+    if exp["key"] == "size":
+        heads += ["preferred size of selective kernels: median (quartiles)",
+                  "theoretical receptive field px"]
+    body = []
+    for i, r in enumerate(rows):
+        twin = control[i] if control else None
+        span = 2 if twin else 1
+        body.append(f"<tr><td rowspan={span}>{escape(r['layer'])}</td>"
+                    f"{_row_cells(exp, r, 'trained')}</tr>")
+        if twin:
+            body.append(f"<tr>{_row_cells(exp, twin, 'untrained')}</tr>")
+    head = "".join(f"<th>{escape(h)}</th>" for h in heads)
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _references(summary: dict[str, Any]) -> str:
+    refs = summary.get("references") or {}
+    rows = "".join(f"<tr><td>{escape(k)}</td><td>{v['median']:g}</td><td>{escape(v['source'])}"
+                   "</td></tr>" for k, v in refs.items())
+    return ("<h3>Macaque V1 references</h3><p>References, not pass/fail: drawn on the depth "
+            "plots beside the networks' medians.</p><table><tr><th>measure</th><th>median</th>"
+            f"<th>source</th></tr>{rows}</table>")
 
 
 def _kernel_table(exp: dict[str, Any], row: dict[str, Any]) -> str:
@@ -76,7 +120,8 @@ def _layer_section(exp: dict[str, Any], row: dict[str, Any], fig: dict[str, Any]
 def _experiment(exp: dict[str, Any], summary: dict[str, Any]) -> str:
     key = exp["key"]
     how = HOW_PARAGRAPHS[key].format(stimuli=escape(exp["stimuli"]), measure=escape(exp["measure"]),
-                                     index=escape(exp["index"]), min_index=exp["min_index"])
+                                     index=escape(exp["index"]), min_index=exp["min_index"],
+                                     criterion=escape(summary.get("criterion", "")))
     parts = [f'<section id="{key}"><h2>{escape(exp["title"])}</h2>',
              f'<p class="answer">{escape(exp["answer"])}</p>',
              _img(summary["depth_plots"].get(key), f"{key} across depth",
@@ -86,9 +131,11 @@ def _experiment(exp: dict[str, Any], summary: dict[str, Any]) -> str:
              f"<h3>How it is measured</h3><p>{how}</p>"]
     if key == "size":
         parts.append(f"<p>{escape(size_comparison(exp))}</p>")
-        parts.append("<h4>Foreground mean, for comparison</h4>" + _layer_table(exp, exp["alternative"]))
-    parts.append("<h4>Every layer" + (", centre measure" if key == "size" else "") + "</h4>"
-                 + _layer_table(exp, exp["layers"]))
+        parts.append("<h4>Foreground mean, for comparison</h4>"
+                     + _layer_table(exp, exp["alternative"], exp.get("control_alternative")))
+    parts.append("<h4>Every layer" + (", centre measure" if key == "size" else "")
+                 + ", trained and untrained</h4>"
+                 + _layer_table(exp, exp["layers"], exp.get("control")))
     parts.append(_img(summary["strips"].get(key), f"{key} stimuli", "The stimuli"
                       + (" (phase 0 shown)" if key == "orientation" else ""), wide=True))
     figs = summary["figures"].get(key, {})
@@ -121,13 +168,18 @@ def _photos(summary: dict[str, Any]) -> str:
 
 def _header(summary: dict[str, Any]) -> str:
     weights = summary["weights"] or "none (random initialisation)"
+    control = summary.get("control") or {"run": False, "note": "not run"}
+    twin = (f"untrained twin: same architecture, random initialisation with seed "
+            f"{control['seed']}, same stimuli and layers" if control["run"]
+            else f"not run: {control['note']}")
     versions = ", ".join(f"{k} {v}" for k, v in summary["versions"].items())
     stimuli = "".join(f"<li><b>{escape(k)}</b>: {escape(v)}</li>"
                       for k, v in summary["stimuli"].items())
     answers = "".join(f"<li>{escape(e['answer'])}</li>" for e in summary["experiments"].values())
     return (f"<h1>Activation maps of {escape(summary['model'])}: colour, size and orientation "
             f"across depth</h1><table class=meta><tr><th>model</th><td>{escape(summary['model'])}"
-            f"</td></tr><tr><th>weights used</th><td>{escape(weights)}</td></tr><tr><th>device"
+            f"</td></tr><tr><th>weights used</th><td>{escape(weights)}</td></tr>"
+            f"<tr><th>control</th><td>{escape(twin)}</td></tr><tr><th>device"
             f"</th><td>{escape(summary['device'])}</td></tr><tr><th>versions</th><td>"
             f"{escape(versions)}</td></tr><tr><th>layers</th><td>{len(summary['layers'])}: "
             f"{escape(', '.join(summary['layers']))}</td></tr><tr><th>run time</th><td>"
@@ -144,6 +196,7 @@ def render(summary: dict[str, Any]) -> str:
     """The page's HTML from ``Report.summary()`` (or the parsed summary.json)."""
     body = _header(summary) + "".join(_experiment(e, summary)
                                       for e in summary["experiments"].values())
+    body += _references(summary)
     return page(f"actassert tutorial: {summary['model']}", body + _photos(summary),
                 style=PAGE_STYLE)
 

@@ -6,33 +6,49 @@ from typing import Any
 
 from actassert.tutorial.findings import longest_run
 
-__all__ = ["HOW_PARAGRAPHS", "NORMALISATION_NOTE", "PAGE_STYLE", "size_comparison"]
+__all__ = ["BASELINE_AND_CRITERION", "HOW_PARAGRAPHS", "NORMALISATION_NOTE", "PAGE_STYLE", "size_comparison"]
+
+BASELINE_AND_CRITERION = (
+    "Baseline: each kernel's response to the blank, the set's own mid-grey background with no "
+    "stimulus, read out in the same place and the same way; every curve is the modulation "
+    "above it (as Ringach 2002 and Cavanaugh 2002 compute on responses above the spontaneous "
+    "rate). Responsiveness criterion: {criterion}; unresponsive kernels are a class of their "
+    "own, never selective, and the silent ones (never above the blank) are counted apart. The "
+    "tables give three shares per network, each with its 95% Wilson score interval over "
+    "kernels: responsive of all, selective of responsive, selective of all. ")
 
 HOW_PARAGRAPHS = {
     "colour": (
-        "Stimuli: {stimuli}. A kernel's response to a disc is {measure}. Its hue curve (one "
-        "mean response per hue) gives the index, {index}: 1 for a kernel answering one hue only, "
-        "0 for one answering all hues alike. A kernel counts as colour selective when its index "
-        "is at least {min_index:g}. Silent kernels (no positive response, or a peak under 1% of "
-        "the layer's median peak) get index 0 and are left out of the index quartiles."),
+        "Stimuli: {stimuli}. A kernel's response to a disc is {measure}. " + BASELINE_AND_CRITERION
+        + "Index: {index}. The hue index is 1 for a kernel answering one hue only, 0 for one "
+        "answering all hues alike; the colour-versus-grey index compares the best hue with the "
+        "best achromatic disc (the light and dark grey discs; the background is the grey of the "
+        "discs' own luma). A kernel counts as colour selective when it is responsive, answers "
+        "colour at least twice as much as grey (colour-versus-grey index >= 0.5) and its hue "
+        "index is at least {min_index:g}."),
     "size": (
         "Stimuli: {stimuli}. A kernel's response to a shape is {measure}; the three shapes are "
-        "averaged at each size. The index is {index}. A kernel counts as size tuned when it is at "
-        "least {min_index:g}; its preferred size is the peak of its curve, and the depth plot "
-        "shows the median and quartiles of the tuned kernels' preferred sizes (on log sizes). "
-        "The report uses the centre measure because it is the single-unit measurement behind "
-        "Cavanaugh, Bair &amp; Movshon's size tuning: one unit at a fixed place, the stimulus "
-        "growing around its receptive field. The foreground mean instead averages every position "
-        "the shape covers, most of which see its uniform interior rather than an edge, so its "
-        "peak says how much of the shape a layer's maps respond to, not what size one unit "
-        "prefers."),
+        "averaged at each size. " + BASELINE_AND_CRITERION + "Index: {index}. A kernel counts "
+        "as size tuned when it is responsive and its peak index is at least {min_index:g}; its "
+        "preferred size is the peak of its curve, and the depth plot shows the median and "
+        "quartiles of the tuned kernels' preferred sizes (on log sizes) beside the layer's "
+        "theoretical receptive field, computed from the kernel sizes, strides and dilations of "
+        "the forward (a preferred size larger than it is flagged). The report uses the centre "
+        "measure because it is the single-unit measurement behind Cavanaugh, Bair &amp; "
+        "Movshon's size tuning: one unit at a fixed place, the stimulus growing around its "
+        "receptive field. The foreground mean instead averages every position the shape "
+        "covers, so its peak says how much of the shape a layer's maps respond to, not what "
+        "size one unit prefers."),
     "orientation": (
-        "Stimuli: {stimuli}. A kernel's response to a grating is {measure}; the phases are "
-        "averaged. At each spatial frequency the orientation curve of each kernel is formed, and "
-        "the kernel keeps the frequency where its curve peaks highest (orientation tuning is "
-        "measured at a cell's optimal spatial frequency). The index is {index}: 1 for a kernel "
-        "answering one orientation only, 0 for one answering all orientations alike. A kernel "
-        "counts as orientation selective when its index is at least {min_index:g}."),
+        "Stimuli: {stimuli}. A kernel's response to a grating is {measure}; at each orientation "
+        "and spatial frequency it keeps its largest response over the phases (the phase "
+        "maximum), so a simple-cell-like kernel, which answers one phase and not its opposite, "
+        "is not averaged away. " + BASELINE_AND_CRITERION + "At each spatial frequency the "
+        "orientation curve of each kernel is formed, and the kernel keeps the frequency where "
+        "its curve rises highest above the blank (orientation tuning is measured at a cell's "
+        "optimal spatial frequency). Index: {index}: 1 for a kernel answering one orientation "
+        "only, 0 for one answering all alike. A kernel counts as orientation selective when it "
+        "is responsive and its index is at least {min_index:g}."),
 }
 
 NORMALISATION_NOTE = (

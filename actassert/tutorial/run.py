@@ -12,17 +12,35 @@ import torch
 import torchvision
 
 from actassert import __version__, drawing
+from actassert.responsiveness import Responsiveness
 from actassert.tutorial.depth_plot import depth_plot
 from actassert.tutorial.design import Design, shape_label
 from actassert.tutorial.findings import Experiment
 from actassert.tutorial.layer_figures import LayerFigures, layer_figures
 from actassert.tutorial.layers import default_layers
-from actassert.tutorial.measure import measure
+from actassert.tutorial.measure import control_label, study
 from actassert.tutorial.page import write_page
 from actassert.tutorial.photos import Photos, photo_section
 from actassert.tutorial.progress import Progress
 
-__all__ = ["Report", "run_tutorial", "versions"]
+__all__ = ["REFERENCES", "Report", "run_tutorial", "versions"]
+
+#: Macaque V1 reference numbers drawn on the depth plots: references, not pass/fail.
+REFERENCES = {
+    "circular_variance": {
+        "median": 0.60, "quartiles": [0.33, 0.79], "cells": 300,
+        "source": "Ringach, Shapley & Hawken 2002, J Neurosci 22:5639 (macaque V1, n about "
+                  "300; median and quartiles from a third-party digitisation of the histogram, "
+                  "eshedmargalit/p250: approximate)"},
+    "suppression": {
+        "median": 0.33, "share_at_least_0.1": 0.78, "cells": 190,
+        "source": "Cavanaugh, Bair & Movshon 2002, J Neurophysiol 88:2530 (macaque V1, 190 "
+                  "cells, from the histograms in Brain-Score's marques_cavanaugh2002a.py)"},
+    "gsf_px": {
+        "median": 22.0,
+        "source": "Cavanaugh et al. 2002: median summation field about 0.8 degrees, about 22 px "
+                  "at Brain-Score's 8-degree field over 224 px (28 px per degree)"},
+}
 
 
 @dataclass
@@ -42,20 +60,37 @@ class Report:
     photos: Photos = field(default_factory=Photos)
     seconds: float = 0.0
     page: Path | None = None
+    control: dict[str, Any] = field(default_factory=lambda: {"run": False, "seed": None,
+                                                             "note": "no control was asked for"})
 
     def answers(self) -> list[str]:
-        """The three answers, one sentence each (colour, size, orientation)."""
+        """The three answers (colour, size, orientation), each with what training changed."""
         return [e.answer() for e in self.experiments.values()]
 
     def lines(self) -> list[str]:
-        """A plain-text table per experiment and the answers (what the command prints)."""
-        rows = [f"{'layer':<24} {'K':>5} {'colour-sel.':>11} {'orient.-sel.':>12} "
-                f"{'size-tuned':>10} {'pref. size':>10}"]
-        colour, size, ori = (self.experiments[k].layers for k in ("colour", "size", "orientation"))
-        for c, s, o in zip(colour, size, ori, strict=True):
-            pref = f"{s.preferred[1]:.0f} px" if s.preferred else "-"
-            rows.append(f"{c.layer:<24} {c.kernels:>5} {100 * c.fraction:>10.0f}% "
-                        f"{100 * o.fraction:>11.0f}% {100 * s.fraction:>9.0f}% {pref:>10}")
+        """A table of both networks per layer and the answers (what the command prints).
+
+        Each cell is ``trained / untrained`` (``-`` where no control was run): the share of all
+        kernels that are colour-selective, orientation-selective, size-tuned, and the median
+        preferred size beside the layer's theoretical receptive field.
+        """
+        exps = [self.experiments[k] for k in ("colour", "orientation", "size")]
+        rows = [f"{'layer':<22} {'K':>5} {'RF px':>5}  {'colour-sel.':>11} {'orient.-sel.':>12} "
+                f"{'size-tuned':>11} {'pref. size px':>13}   (trained / untrained)"]
+        for i, c in enumerate(exps[0].layers):
+            cells = []
+            for e in exps:
+                twin = e.control[i] if e.control else None
+                cells.append(f"{100 * e.layers[i].fraction:.0f}/"
+                             + (f"{100 * twin.fraction:.0f}%" if twin else "-"))
+            size, twin = exps[2].layers[i], exps[2].control[i] if exps[2].control else None
+            pref = "/".join(f"{r.preferred[1]:.0f}" if r and r.preferred else "-"
+                            for r in (size, twin))
+            rf = f"{c.receptive_field:.0f}" if c.receptive_field else "-"
+            rows.append(f"{c.layer:<22} {c.kernels:>5} {rf:>5}  {cells[0]:>11} {cells[1]:>12} "
+                        f"{cells[2]:>11} {pref:>13}")
+        if not self.control["run"]:
+            rows.append(f"Control not run: {self.control['note']}")
         return [*rows, *self.answers()]
 
     def summary(self) -> dict[str, Any]:
@@ -70,6 +105,8 @@ class Report:
                         for k, v in self.figures.items()},
             "depth_plots": self.depth_plots, "strips": self.strips,
             "photos": asdict(self.photos), "seconds": round(self.seconds, 1),
+            "control": self.control, "references": REFERENCES,
+            "criterion": Responsiveness().describe(),
         }
 
 
@@ -92,22 +129,31 @@ def _strips(measured: Any, out: Path) -> dict[str, str]:
 
 
 def run_tutorial(net: Any, out: Path, *, layers: list[str] | None = None,
-                 design: Design | None = None, progress: Progress | None = None) -> Report:
+                 design: Design | None = None, progress: Progress | None = None,
+                 control: Any = None, control_seed: int | None = None,
+                 control_note: str | None = None) -> Report:
     """Run the colour, size and orientation experiments on ``net`` and write the report.
 
     Writes into ``out``: the figures, ``summary.json`` (every number of the page) and
     ``report.html``. ``design`` sets the stimuli (default: ``Design(side=net.input_size)``);
     ``layers`` defaults to ``default_layers(net)``; ``progress`` prints each stage.
+    ``control`` is the untrained twin (same architecture, random initialisation seeded with
+    ``control_seed``): every experiment runs on it too, with the same stimuli and layers, and
+    every table, depth plot and answer shows both. Without it, ``control_note`` says why.
     """
     step = progress or Progress(enabled=False)
     design = design or Design(side=int(getattr(net, "input_size", 224) or 224))
     step(f"choosing layers of {getattr(net, 'name', type(net).__name__)}")
     chosen = layers or default_layers(net)
     out.mkdir(parents=True, exist_ok=True)
-    measured = measure(net, chosen, design, step)
+    label = control_label(control_seed)
+    measured, _ = study(net, chosen, design, step, control, label)
     report = Report(getattr(net, "name", type(net).__name__), getattr(net, "weights", None),
                     str(getattr(net, "device", "cpu")), versions(), design, chosen,
                     measured.experiments)
+    report.control = ({"run": True, "seed": control_seed, "note": label} if control is not None
+                      else {"run": False, "seed": None,
+                            "note": control_note or "no control was asked for (--control none)"})
     for key, experiment in measured.experiments.items():
         step(f"{key}: figures of {len(chosen)} layers")
         report.figures[key] = layer_figures(net, measured.stimuli[key], measured.tunings[key],
