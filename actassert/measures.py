@@ -35,7 +35,9 @@ from actassert._memory import release_freed_memory
 from actassert._progress import Progress
 from actassert._progress import wanted as progress_wanted
 from actassert.errors import NeverRanWarning, SweepError
-from actassert.layers import resolve_layers
+from actassert.layers import resolve_layers, root_module
+from actassert.layout import (Context, Layout, declared_prefix, decide, feeding_module,
+                              window_fold)
 from actassert.recording import record
 from actassert.stimuli import Stimuli
 from actassert.tuning import Tuning
@@ -52,6 +54,8 @@ __all__ = ["sweep", "Responses", "REDUCTIONS", "reduce_maps", "SweepError", "loo
 TRIM_EVERY = 8
 
 REDUCTIONS = ("mean", "median", "foreground", "threshold", "centre")
+#: The reductions that need a map's space: tokens are read over their patch grid for these.
+SPATIAL_REDUCTIONS = ("foreground", "threshold", "centre")
 #: Parameters whose values wrap around, with their period (used by ``Responses.tuning``).
 CIRCULAR_PARAMETERS = {"hue": 360.0, "orientation": 180.0, "phase": 360.0}
 
@@ -187,6 +191,9 @@ class Responses(Mapping[str, "torch.Tensor"]):
         self.maps: dict[int, dict[str, torch.Tensor]] = {}
         #: Why maps could not be captured, for the test's report section.
         self.problems: list[str] = []
+        #: How each layer's output was read (kernels first or last, the patch grid of tokens,
+        #: the prefix tokens left out) and why: see :mod:`actassert.layout`.
+        self.layouts: dict[str, Layout] = {}
 
     def __getitem__(self, layer: str) -> torch.Tensor:
         if layer not in self._data:
@@ -251,11 +258,18 @@ class Responses(Mapping[str, "torch.Tensor"]):
                 with record(self.net, list(self.layers), register=False, keep_inputs=False,
                             skip_non_tensors=True, offload="cpu") as acts:
                     acts.run(self.shown[index].images)
-            self.maps[index] = {key: to_channels_first(acts[key], self.channels, key)[0]
-                                for key in acts}
+            self.maps[index] = {key: self._kernels_first(key, acts[key])[0] for key in acts}
         except Exception as exc:  # the assertion's own message matters more than its figure
             self.problems.append(f"the maps of stimulus {index} could not be recorded for the "
                                  f"figures: {type(exc).__name__}: {exc}")
+
+
+    def _kernels_first(self, key: str, maps: torch.Tensor) -> torch.Tensor:
+        """A recorded output of ``key`` read as the sweep read it (kernels on dim 1)."""
+        layout = self.layouts.get(key)
+        if layout is None:
+            return to_channels_first(maps, self.channels, key)
+        return layout.kernels_first(maps, self.reduce in SPATIAL_REDUCTIONS)
 
 
 def _batches(stimuli: StimuliLike, batch_size: int) -> Iterator[Stimuli]:
@@ -282,6 +296,7 @@ class _Plan:
     show: bool  # progress on stderr
     label: str  # how progress names the sweep: ``sweep resnet18``
     channels: str | None
+    spatial: bool  # the reduction needs the maps' space (foreground, threshold, centre)
 
 
 class _Passed(NamedTuple):
@@ -291,6 +306,7 @@ class _Passed(NamedTuple):
     seen: list[Stimuli]  # each batch's parameters (1-pixel images)
     first: Stimuli | None  # the first batch, whole (for failure figures)
     maps: dict[str, torch.Tensor]  # with ``capture``: the first stimulus' full maps by key
+    layouts: dict[str, Layout]  # how each layer's output was read
 
 
 class _Reduction:
@@ -300,20 +316,22 @@ class _Reduction:
     Its bound ``__call__`` is the ``reduce`` given to ``record``: one call per output.
     """
 
-    __slots__ = ("batch", "channels", "fn", "keeper", "key", "module")
+    __slots__ = ("batch", "fn", "keeper", "key", "module", "reader")
 
-    def __init__(self, fn: MapsReducer, key: str, channels: str | None,
+    def __init__(self, fn: MapsReducer, key: str, reader: _Reader,
                  batch: dict[str, torch.Tensor], keeper: _FirstMaps | None) -> None:
         self.fn = fn
         self.key = key  # ``name`` or ``name#k``: how an error names the layer
         self.module = key.partition("#")[0]  # the first maps are kept by module and call
-        self.channels = channels
+        self.reader = reader
         self.batch = batch  # ``{"masks": ...}`` of the batch being shown
         self.keeper = keeper
 
     def __call__(self, maps: torch.Tensor) -> torch.Tensor:
         """``[N, K]`` from one layer output ``maps``."""
-        maps = to_channels_first(maps, self.channels, self.key)
+        masks = self.batch["masks"]
+        layout = self.reader.layout(self.key, maps.shape, masks.shape)
+        maps = layout.kernels_first(maps, self.reader.spatial)
         if self.keeper is not None:
             self.keeper.keep(self.module, maps)
         return self.fn(maps, self.batch["masks"])
@@ -331,7 +349,8 @@ def _pass(plan: _Plan, reducers: Mapping[str, MapsReducer], label: str,
     device = getattr(plan.net, "device", None)
     batch: dict[str, torch.Tensor] = {}
     keeper = _FirstMaps() if capture else None
-    hooks = {key: _Reduction(fn, key, plan.channels, batch, keeper).__call__
+    reader = _Reader(plan)
+    hooks = {key: _Reduction(fn, key, reader, batch, keeper).__call__
              for key, fn in reducers.items()}
     # inference_mode: no autograd bookkeeping at all (version counters, views), a little cheaper
     # than no_grad; what leaves this function is cloned outside it, so users get plain tensors.
@@ -354,7 +373,35 @@ def _pass(plan: _Plan, reducers: Mapping[str, MapsReducer], label: str,
             raise SweepError(f"sweep: {acts.never_ran_message()}")
     data = {key: acts[key].clone() for key in acts}
     maps = {k: v.clone() for k, v in keeper.by_key(data).items()} if keeper is not None else {}
-    return _Passed(data, seen, first, maps)
+    return _Passed(data, seen, first, maps, reader.decided)
+
+
+class _Reader:
+    """Decides, once per layer and shape, how a sweep reads each output (:mod:`actassert.layout`):
+    from the module that produced it, the model's prefix tokens and the images' size."""
+
+    def __init__(self, plan: _Plan) -> None:
+        self.root = root_module(plan.net)
+        self.modules = dict(self.root.named_modules())
+        self.channels = plan.channels
+        self.spatial = plan.spatial
+        self.prefix = declared_prefix(self.root)
+        self.cache: dict[tuple[str, tuple[int, ...], tuple[int, ...]], Layout] = {}
+        self.decided: dict[str, Layout] = {}  # by layer key: what the responses were read as
+
+    def layout(self, key: str, shape: torch.Size, masks: torch.Size) -> Layout:
+        """The layout of output ``shape`` of ``key`` for a batch of ``masks`` ``[N, 1, H, W]``."""
+        found = self.cache.get((key, tuple(shape), tuple(masks)))
+        if found is None:
+            name = key.partition("#")[0]
+            ctx = Context(key, (int(masks[-2]), int(masks[-1])), int(masks[0]),
+                          self.modules.get(name), self.channels, self.prefix,
+                          window_fold(self.root, name, shape),
+                          feeding_module(self.root, name), self.spatial)
+            found = decide(shape, ctx)
+            self.cache[(key, tuple(shape), tuple(masks))] = found
+            self.decided[key] = found
+        return found
 
 
 class _FirstMaps:
@@ -451,8 +498,11 @@ def _plan(net: ModelLike, stimuli: StimuliLike, layers: LayersLike, reduce: Swee
             and not isinstance(stimuli, Stimuli) and iter(stimuli) is stimuli:
         raise SweepError('threshold="N%" needs two passes over the stimuli; pass a '
                          "Stimuli or a list of batches, not a one-shot generator")
+    if channels not in (None, "auto", "first", "last"):
+        raise SweepError(f"channels={channels!r} is not 'first', 'last' or 'auto'")
     return _Plan(net, stimuli, [str(r) for r in requests], sorted({r.name for r in requests}),
-                 size, progress_wanted(progress), f"sweep {_name_of(net)}", channels)
+                 size, progress_wanted(progress), f"sweep {_name_of(net)}", channels,
+                 reduce in SPATIAL_REDUCTIONS)
 
 
 def _reducers(plan: _Plan, reduce: SweepReduceLike, threshold: float | str | None
@@ -496,6 +546,10 @@ def _responses(plan: _Plan, reduce: SweepReduceLike, passed: _Passed) -> Respons
                           _name_of(plan.net), net=plan.net, layers=plan.layers,
                           shown=plan.stimuli if isinstance(plan.stimuli, Stimuli) else passed.first,
                           channels=plan.channels)
+    for key in passed.data:  # layouts are decided per module (a reduce hook's key)
+        layout = passed.layouts.get(key, passed.layouts.get(key.partition("#")[0]))
+        if layout is not None:
+            responses.layouts[key] = layout
     if passed.maps:
         responses.maps[0] = passed.maps
     return responses
