@@ -32,7 +32,7 @@ refused.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -147,12 +147,11 @@ _KEEPS_LAYOUT = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmo
                  nn.Tanh, nn.LeakyReLU, nn.Mish, nn.ELU, nn.Dropout, nn.Identity)
 
 
-def feeding_module(root: nn.Module, name: str) -> nn.Module | None:
-    """The module whose output feeds module ``name`` when that is certain from the structure: an
+def feeding_module(modules: Mapping[str, nn.Module], name: str) -> nn.Module | None:
+    """The module (of ``modules``, by name) feeding module ``name``, when the structure says: an
     activation, dropout or identity right after a sibling in an ``nn.Sequential`` or in an MLP
     block (a parent class named ``...Mlp`` / ``...MLP``, which run their children in order)."""
     parent_name = name.rpartition(".")[0]
-    modules = dict(root.named_modules())
     module, parent = modules.get(name), modules.get(parent_name)
     if not isinstance(module, _KEEPS_LAYOUT) or parent is None or not (
             isinstance(parent, nn.Sequential) or type(parent).__name__.lower().endswith("mlp")):
@@ -164,12 +163,11 @@ def feeding_module(root: nn.Module, name: str) -> nn.Module | None:
     return children[at - 1] if at > 0 else None
 
 
-def window_fold(root: nn.Module, name: str, shape: Sequence[int]
+def window_fold(modules: Mapping[str, nn.Module], name: str, shape: Sequence[int]
                 ) -> tuple[int, int, int, bool] | None:
-    """``(p, gh, gw, swap)`` when module ``name`` runs inside a torchvision MaxViT
+    """``(p, gh, gw, swap)`` when module ``name`` (of ``modules``) runs inside a torchvision MaxViT
     ``PartitionAttentionLayer`` on ``[B, windows, tokens, C]``: what folds its output back."""
     parts = name.split(".") if name else []
-    modules = dict(root.named_modules())
     for depth in range(len(parts) - 1, 0, -1):
         owner = modules.get(".".join(parts[:depth]))
         if owner is None or not all(hasattr(owner, a) for a in ("partition_swap", "grid_size", "p",

@@ -36,8 +36,7 @@ from actassert._progress import Progress
 from actassert._progress import wanted as progress_wanted
 from actassert.errors import NeverRanWarning, SweepError
 from actassert.layers import resolve_layers, root_module
-from actassert.layout import (Context, Layout, declared_prefix, decide, feeding_module,
-                              window_fold)
+from actassert.layout import Context, Layout, decide, declared_prefix, feeding_module, window_fold
 from actassert.recording import record
 from actassert.stimuli import Stimuli
 from actassert.tuning import Tuning
@@ -396,8 +395,8 @@ class _Reader:
             name = key.partition("#")[0]
             ctx = Context(key, (int(masks[-2]), int(masks[-1])), int(masks[0]),
                           self.modules.get(name), self.channels, self.prefix,
-                          window_fold(self.root, name, shape),
-                          feeding_module(self.root, name), self.spatial)
+                          window_fold(self.modules, name, shape),
+                          feeding_module(self.modules, name), self.spatial)
             found = decide(shape, ctx)
             self.cache[(key, tuple(shape), tuple(masks))] = found
             self.decided[key] = found
@@ -453,10 +452,14 @@ def sweep(net: ModelLike, stimuli: StimuliLike, layers: LayersLike, *,
             maximum over the sweep (costs a second pass, so the stimuli must be re-iterable).
         progress: report progress on stderr (on a terminal live, elsewhere a line per quarter of
             a sweep longer than one batch); default: everywhere but inside a pytest test.
-        channels: ``"last"`` for layers giving ``[N, H, W, K]`` (Swin, ConvNeXt blocks) or tokens
-            ``[N, T, K]`` (ViT); the default reads ``[N, K, H, W]`` and refuses outputs that look
-            channels-last; ``"first"`` forces that reading; ``"auto"`` decides per layer
-            (see :func:`to_channels_first`), for networks mixing both, such as ConvNeXt.
+        channels: where each output keeps its kernels. The default (``None``, or ``"auto"``,
+            the same) decides per layer from the module that produced it, the images' aspect
+            ratio and the model's prefix tokens (see :mod:`actassert.layout`; ``Responses.layouts``
+            says what was decided and why), and refuses an output it cannot decide;
+            ``"first"`` forces ``[N, K, H, W]`` (tokens ``[N, K, T]``), ``"last"`` forces
+            ``[N, H, W, K]`` (tokens ``[N, T, K]``). Tokens are reduced over their patch grid,
+            the class and register tokens left out, by ``"foreground"``, ``"threshold"`` and
+            ``"centre"``; ``"mean"`` and ``"median"`` take every token.
 
     Returns:
         :class:`Responses`: layer -> ``Tensor[N, K]`` on the CPU, with the stimuli's parameters.

@@ -11,7 +11,6 @@ import actassert as aa
 from actassert import Network, record, sweep
 from actassert.errors import SweepError
 from actassert.layout import Context, decide, declared_prefix, fits_grid, token_grids
-from actassert.measures import reduce_maps
 from actassert.stimuli import Stimuli, hue_disc
 
 
