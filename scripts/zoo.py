@@ -333,14 +333,46 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "seconds": round(sum(r.get("seconds", 0) for r in rows), 1)}
 
 
+README = Path(__file__).parents[1] / "README.md"
+BEGIN, END = "<!-- zoo table: python scripts/zoo.py --readme -->", "<!-- end of zoo table -->"
+
+
+def readme_block(rows: list[dict[str, Any]]) -> str:
+    """The README's zoo table: one row per source, then all, from the JSON's rows."""
+    lines = [BEGIN, "| models | passed | leaves recorded | FX equal / compared (models traced) | "
+             "FX nodes misnamed | layers swept: ok / refused / unverified / misread | "
+             "largest relative difference | seconds |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    groups = [(label, [r for r in rows if r["model"].startswith(key + ":")])
+              for label, key in (("torchvision", "tv"), ("timm", "timm"), ("Hugging Face", "hf"))]
+    for label, group in [*groups, ("all", rows)]:
+        t = totals(group)
+        diff = "-" if t["max_difference"] is None else f"{t['max_difference']:.1e}"
+        lines.append(f"| {label}: {t['models']} | {t['passed']} | {t['leaves']} | "
+                     f"{t['fx_equal']} / {t['fx_compared']} ({t['fx_models']}) | "
+                     f"{t['fx_misnamed']} | {t['ok']} / {t['refused']} / {t['unverified']} / "
+                     f"{t['MISREAD']} | {diff} | {t['seconds']} |")
+    return "\n".join([*lines, END])
+
+
+def write_readme(rows: list[dict[str, Any]]) -> None:
+    """Put :func:`readme_block` between the README's markers."""
+    text = README.read_text(encoding="utf-8")
+    start, stop = text.index(BEGIN), text.index(END) + len(END)
+    README.write_text(text[:start] + readme_block(rows) + text[stop:], encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", help="entries like tv:resnet18 timm:NAME hf:vit")
     parser.add_argument("--subset", action="store_true", help="one model per family (CI)")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--readme", action="store_true",
+                        help="only write the README's zoo table from the saved JSON")
     args = parser.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.readme:
+        write_readme(json.loads(args.out.read_text())["rows"])
+        return 0
     entries = args.models or (SUBSET if args.subset else all_entries())
     old = json.loads(args.out.read_text())["rows"] if args.models and args.out.exists() else []
     rows = {r["model"]: r for r in old}
