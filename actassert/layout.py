@@ -175,8 +175,9 @@ def window_fold(modules: Mapping[str, nn.Module], name: str, shape: Sequence[int
             continue
         if parts[depth] not in ("attn_layer", "mlp_layer", "stochastic_dropout"):
             return None
-        rows, cols = (int(v) for v in owner.grid_size)
-        p = int(owner.p)
+        grid: Sequence[int] = getattr(owner, "grid_size")  # noqa: B009 (an attribute, not a module)
+        rows, cols = int(grid[0]), int(grid[1])
+        p = int(getattr(owner, "p"))  # noqa: B009
         if len(shape) != 4 or shape[1] * shape[2] != rows * cols or rows % p or cols % p:
             return None
         return p, rows // p, cols // p, getattr(owner, "partition_type", "") == "grid"

@@ -202,10 +202,12 @@ def fx_agreement(net: aa.Network, images: torch.Tensor, acts: Any, leaves: list[
                 return "no leaf is an FX node"
             # FX returns the very tensors of the graph: an in-place ReLU after a BatchNorm would
             # change FX's record of the BatchNorm, so its copy runs with in-place ops turned off
-            module = copy.deepcopy(net.module)
-            for m in module.modules():
-                if getattr(m, "inplace", False) is True:
-                    m.inplace = False
+            module = net.module
+            if any(getattr(m, "inplace", False) is True for m in module.modules()):
+                module = copy.deepcopy(module)
+                for m in module.modules():
+                    if getattr(m, "inplace", False) is True:
+                        m.inplace = False
             extractor = create_feature_extractor(module, return_nodes=names)
             with torch.no_grad():
                 out = extractor(net.preprocess(images))
