@@ -32,7 +32,7 @@ refused.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -42,7 +42,7 @@ from torch import nn
 from actassert.errors import SweepError
 
 __all__ = ["Context", "Layout", "decide", "declared_prefix", "fits_grid", "producer_rule",
-           "feeding_module", "token_grids", "window_fold"]
+           "feeding_module", "probe_shapes", "token_grids", "window_fold"]
 
 #: Names of the parameters holding tokens put before the patch grid (timm, torchvision, HF).
 PREFIX_PARAMETERS = ("class_token", "cls_token", "dist_token", "distillation_token", "reg_token",
@@ -223,6 +223,8 @@ class Context:
     fold: tuple[int, int, int, bool] | None = None
     feeder: nn.Module | None = None  # the module feeding an activation (see feeding_module)
     spatial: bool = True  # the reduction needs space (foreground, threshold, centre)
+    probed: bool = True  # False: an undecided output gives Layout("probe") instead of an error
+    probe: tuple[int, ...] | None = None  # the output's shape for one image PROBE_GROWTH larger
 
 
 def decide(shape: Sequence[int], ctx: Context) -> Layout:
@@ -271,9 +273,14 @@ def _decide_map(shape: tuple[int, ...], ctx: Context) -> Layout:
         space = shape[2:] if kernels == "first" else shape[1:3]
         return Layout(kernels, f"only {_reading(kernels)} has a {space[0]}x{space[1]} space that "
                       f"tiles the {_side(ctx.image)} image")
-    _refuse(shape, ctx, _kind(ctx.module) + " (its kind does not say)",
-            "both readings tile the image" if candidates else "neither reading tiles the image",
-            *(candidates or ("first", "last")))
+    problem = "both readings tile the image" if candidates else "neither reading tiles the image"
+    probed = _probed(shape, ctx, (3, 1))
+    if probed is None:
+        return Layout("probe", problem)
+    if probed == "":
+        _refuse(shape, ctx, _kind(ctx.module) + " (its kind does not say)", problem,
+                *(candidates or ("first", "last")))
+    return Layout(probed, _probe_why(shape, ctx))
 
 
 def _decide_tokens(shape: tuple[int, ...], ctx: Context) -> Layout:
@@ -290,9 +297,15 @@ def _decide_tokens(shape: tuple[int, ...], ctx: Context) -> Layout:
         why = f"only {_tokens(kernels)} has a token count forming a patch grid" + (
             f" after the model's {count} prefix token(s)" if count else "")
     else:
-        _refuse(shape, ctx, _kind(ctx.module) + " (its kind does not say)",
-                "both readings form a patch grid" if readable else
-                "neither reading forms a patch grid", *(readable or ("last", "first")))
+        problem = ("both readings form a patch grid" if readable else
+                   "neither reading forms a patch grid")
+        probed = _probed(shape, ctx, (2, 1))
+        if probed is None:
+            return Layout("probe", problem)
+        if probed == "":
+            _refuse(shape, ctx, _kind(ctx.module) + " (its kind does not say)", problem,
+                    *(readable or ("last", "first")))
+        kernels, why = probed, _probe_why(shape, ctx)
     found = grids[kernels]
     if len(found) == 1:
         p, gh, gw = found[0]
@@ -306,6 +319,59 @@ def _decide_tokens(shape: tuple[int, ...], ctx: Context) -> Layout:
             f"form no patch grid fitting the image after 0 or {count or 0} prefix tokens "
             f"({ctx.prefix[1]})"), kernels, tokens_fix=True)
     return Layout(kernels, why + "; no single patch grid (fine: this reduction needs none)")
+
+
+#: How much larger the probe's image is than the stimuli (see :func:`probe_shapes`).
+PROBE_GROWTH = 1.5
+
+
+def _probed(shape: tuple[int, ...], ctx: Context, dims: tuple[int, int]) -> str | None:
+    """``"first"`` / ``"last"`` from the probe: the kernels are on whichever of ``dims`` (the
+    ``"last"`` reading's, then the ``"first"`` one's) kept its size when the image grew; ``""``
+    when the probe cannot tell (or failed); None when no probe was run yet."""
+    if not ctx.probed:
+        return None
+    probe = ctx.probe
+    if probe is None or len(probe) != len(shape):
+        return ""
+    kept = [d for d in dims if shape[d] == probe[d]]
+    if len(kept) != 1:
+        return ""
+    return "last" if kept[0] == dims[0] else "first"
+
+
+def _probe_why(shape: tuple[int, ...], ctx: Context) -> str:
+    return (f"a probe forward at {PROBE_GROWTH}x the image size (meta device) gave "
+            f"{list(ctx.probe or ())} for {list(shape)}: the kernels are the dim that kept its size")
+
+
+def probe_shapes(root: nn.Module, names: Sequence[str], image: tuple[int, int],
+                 dtype: torch.dtype) -> dict[str, tuple[int, ...]]:
+    """The output shapes of modules ``names`` for one image ``PROBE_GROWTH`` times larger,
+    from a forward on PyTorch's meta device (shapes only: no data, no compute, the model's own
+    weights untouched). A model that cannot run there, or at that size, gives ``{}``."""
+    size = (1, 3, round(image[0] * PROBE_GROWTH), round(image[1] * PROBE_GROWTH))
+    tensors = {n: t.to("meta") for n, t in [*root.named_parameters(), *root.named_buffers()]}
+    modules = dict(root.named_modules())
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def keeper(name: str) -> Callable[[nn.Module, object, object], None]:
+        def hook(module: nn.Module, args: object, output: object) -> None:
+            if isinstance(output, torch.Tensor) and name not in shapes:
+                shapes[name] = tuple(output.shape)
+        return hook
+
+    handles = [modules[n].register_forward_hook(keeper(n)) for n in names if n in modules]
+    try:
+        with torch.no_grad():
+            torch.func.functional_call(root, tensors, (torch.zeros(size, dtype=dtype,
+                                                                   device="meta"),))
+    except Exception:  # a model that cannot run on meta tensors or at that size: no probe
+        return {}
+    finally:
+        for handle in handles:
+            handle.remove()
+    return shapes
 
 
 def _rule(ctx: Context, shape: tuple[int, ...]) -> tuple[str, str] | None:

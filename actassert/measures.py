@@ -36,8 +36,9 @@ from actassert._progress import Progress
 from actassert._progress import wanted as progress_wanted
 from actassert.errors import NeverRanWarning, SweepError
 from actassert.layers import resolve_layers, root_module
-from actassert.layout import Context, Layout, decide, declared_prefix, feeding_module, window_fold
-from actassert.recording import record
+from actassert.layout import (Context, Layout, declared_prefix, decide, feeding_module,
+                              probe_shapes, window_fold)
+from actassert.recording import Activations, record
 from actassert.stimuli import Stimuli
 from actassert.tuning import Tuning
 
@@ -330,6 +331,8 @@ class _Reduction:
         """``[N, K]`` from one layer output ``maps``."""
         masks = self.batch["masks"]
         layout = self.reader.layout(self.key, maps.shape, masks.shape)
+        if layout.kernels == "probe":  # recorded again once the probe has decided
+            return maps.new_zeros(len(maps), 0)
         maps = layout.kernels_first(maps, self.reader.spatial)
         if self.keeper is not None:
             self.keeper.keep(self.module, maps)
@@ -362,6 +365,12 @@ def _pass(plan: _Plan, reducers: Mapping[str, MapsReducer], label: str,
                 keeper.active = False
             batch["masks"] = shown.masks if device is None else shown.masks.to(device)
             acts.run(shown.images)
+            if reader.undecided:  # a layout needs a probe: run it, then this batch again
+                reader.probe(acts, shown.images)
+                if keeper is not None:
+                    keeper.maps.clear()
+                    keeper.calls.clear()
+                acts.run(shown.images)
             seen.append(_parameters_only(shown))
             first = shown if first is None else first
             if progress is not None:
@@ -387,20 +396,43 @@ class _Reader:
         self.prefix = declared_prefix(self.root)
         self.cache: dict[tuple[str, tuple[int, ...], tuple[int, ...]], Layout] = {}
         self.decided: dict[str, Layout] = {}  # by layer key: what the responses were read as
+        self.undecided: dict[str, tuple[int, ...]] = {}  # module -> shape, waiting for a probe
+        self.probes: dict[str, tuple[int, ...]] | None = None  # module -> shape at the probe size
+        self.dtype = next((p.dtype for p in self.root.parameters() if p.is_floating_point()),
+                          torch.float32)
 
     def layout(self, key: str, shape: torch.Size, masks: torch.Size) -> Layout:
         """The layout of output ``shape`` of ``key`` for a batch of ``masks`` ``[N, 1, H, W]``."""
         found = self.cache.get((key, tuple(shape), tuple(masks)))
         if found is None:
             name = key.partition("#")[0]
+            probe = None if self.probes is None else self.probes.get(name)
             ctx = Context(key, (int(masks[-2]), int(masks[-1])), int(masks[0]),
                           self.modules.get(name), self.channels, self.prefix,
                           window_fold(self.modules, name, shape),
-                          feeding_module(self.modules, name), self.spatial)
+                          feeding_module(self.modules, name), self.spatial,
+                          probed=self.probes is not None, probe=probe)
             found = decide(shape, ctx)
+            if found.kernels == "probe":
+                self.undecided[name] = tuple(shape)
+                return found
             self.cache[(key, tuple(shape), tuple(masks))] = found
             self.decided[key] = found
         return found
+
+    def probe(self, acts: Activations, images: torch.Tensor) -> None:
+        """Find the shapes of the undecided outputs for a larger image (:func:`probe_shapes`)
+        between two forwards, the record's hooks idle, and forget the batch just recorded."""
+        acts._probing = True  # the record's hooks count nothing and keep nothing meanwhile
+        try:
+            self.probes = probe_shapes(self.root, sorted(self.undecided),
+                                       (images.shape[-2], images.shape[-1]), self.dtype)
+        finally:
+            acts._probing = False
+        self.undecided.clear()
+        acts._chunks.clear()  # the batch runs again, its layouts decided
+        acts._cache.clear()
+        acts.forwards -= 1
 
 
 class _FirstMaps:

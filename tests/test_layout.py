@@ -109,6 +109,29 @@ class Cube(nn.Module):
         return nn.functional.adaptive_avg_pool2d(x[:, :1].expand(-1, 8, -1, -1), 8)
 
 
+class Scale(nn.Module):
+    """An elementwise op of no known kind."""
+
+    def forward(self, x):
+        return 2 * x
+
+
+def test_a_probe_at_a_larger_size_decides_what_kind_and_aspect_ratio_cannot():
+    net = net_of(nn.Sequential(nn.Conv2d(3, 8, 8, stride=8), Scale()))  # [N, 8, 8, 8] at 64 px
+    discs = hue_disc([0, 90], size=64, radius=0.3)
+    resp = sweep(net, discs, ["1"], reduce="foreground")
+    assert "probe" in resp.layouts["1"].why and resp.layouts["1"].kernels == "first"
+    with record(net, ["1"]) as acts:
+        net(discs.images)
+    cover = patch_cover(discs.masks, 8, 8)
+    oracle = torch.einsum("nkhw,nhw->nk", acts["1"], cover) / cover.sum(dim=(1, 2))[:, None]
+    torch.testing.assert_close(resp["1"], oracle)
+    assert net.module[1]._forward_hooks == {}  # the probe's hooks are gone
+    again = sweep(net, discs, ["0", "1"], reduce="mean")  # a second layer recorded once
+    torch.testing.assert_close(again["1"], acts["1"].mean(dim=(2, 3)))
+    assert again["0"].shape == (2, 8)
+
+
 def test_outputs_with_windows_in_the_batch_dim_are_refused():
     net = net_of(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), Folded()))
     with pytest.raises(SweepError, match=r"(?s)layer '1' does not give one row per image.*"
