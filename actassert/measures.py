@@ -36,8 +36,15 @@ from actassert._progress import Progress
 from actassert._progress import wanted as progress_wanted
 from actassert.errors import NeverRanWarning, SweepError
 from actassert.layers import resolve_layers, root_module
-from actassert.layout import (Context, Layout, declared_prefix, decide, feeding_module,
-                              probe_shapes, window_fold)
+from actassert.layout import (
+    Context,
+    Layout,
+    decide,
+    declared_prefix,
+    feeding_module,
+    probe_shapes,
+    window_fold,
+)
 from actassert.recording import Activations, record
 from actassert.stimuli import Stimuli
 from actassert.tuning import Tuning
