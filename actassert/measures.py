@@ -15,6 +15,11 @@ The three ways of the activation-maps tutorial to quantify a kernel's response t
   unit at a fixed place, the stimulus growing around it. The map is sampled there bilinearly, so a
   centre on the border between positions (a centred stimulus on an even-sided map) averages them.
 
+Where each output keeps its kernels (``[N, K, H, W]``, ``[N, H, W, K]``, tokens ``[N, T, K]``
+with class and register tokens, MaxViT windows) is decided per layer by :mod:`actassert.layout`
+from the module that produced it; ``"foreground"``, ``"threshold"`` and ``"centre"`` read tokens
+over their patch grid, the prefix tokens left out.
+
 Any callable ``(maps, masks) -> Tensor[N, K]`` works too. Layers without space (``[N, K]``, like
 ``fc``) pass through mean, median and foreground unchanged; ``threshold`` gives 1 where a unit
 is above the level and 0 elsewhere (the share of its single position).

@@ -93,6 +93,25 @@ def test_maxvit_windows_are_folded_back_into_the_map(kind):
     torch.testing.assert_close(resp[layer], oracle)
 
 
+def test_a_non_square_timm_maxvit_is_read_or_its_batch_folded_windows_refused():
+    timm = pytest.importorskip("timm")
+    net = net_of(timm.create_model("maxvit_nano_rw_256", pretrained=False, img_size=(64, 96)))
+    discs = wide([0, 120])
+    block = "stages.1.blocks.0.attn_grid"
+    layers = [f"{block}.mlp.fc1", f"{block}.mlp.act", f"{block}.norm1"]
+    resp = sweep(net, discs, layers, reduce="foreground")
+    with record(net, layers) as acts:
+        net(discs.images)
+    cover = patch_cover(discs.masks, 8, 12)
+    for layer in layers:
+        assert acts[layer].shape[1:3] == (8, 12)  # [N, H, W, K]
+        oracle = torch.einsum("nhwk,nhw->nk", acts[layer], cover) / cover.sum(dim=(1, 2))[:, None]
+        torch.testing.assert_close(resp[layer], oracle)
+    with pytest.raises(SweepError, match=r"(?s)attn.qkv' does not give one row per image.*"
+                                         r"dim 0 of size 2.*\[32, 2, 3, 384\]"):
+        sweep(net, discs, [f"{block}.attn.qkv"])
+
+
 class Folded(nn.Module):
     """A block folding windows into the batch dim, as window attention does inside."""
 
