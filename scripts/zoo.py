@@ -42,7 +42,7 @@ from actassert.stimuli import hue_disc
 OUT = Path(__file__).parent / "bench_results" / "zoo.json"
 #: Models that need another input size: MaxViT's partitions fit 224 (then the oracle's second
 #: size is 448), Inception-v3 needs at least 75 px.
-SIZES = {"maxvit_t": 224, "inception_v3": 96}
+SIZES = {"maxvit_t": 224, "inception_v3": 96, "vit_h_14": 56}  # ViT-H/14: a multiple of 14
 GROWTH = {"maxvit_t": 2.0}
 #: One model per family, for CI (tests/test_zoo.py).
 SUBSET = ["tv:resnet18", "tv:mobilenet_v3_small", "tv:convnext_tiny", "tv:swin_t", "tv:vit_b_32",
@@ -123,12 +123,28 @@ def all_entries() -> list[str]:
 
 
 # --- the oracle ---------------------------------------------------------------------------------
-def meta_shapes(build: Builder, size: int, layers: list[str]) -> dict[str, tuple[int, ...]]:
-    """The output shapes of ``layers`` for one ``size`` image, on the meta device (no compute)."""
+def meta_shapes(build: Builder, size: int, layers: list[str], live: nn.Module
+                ) -> dict[str, tuple[int, ...]]:
+    """The output shapes of ``layers`` for one ``size`` image, on the meta device (no compute):
+    the model built again for that size there, or (where building on meta fails, as for
+    RegNet's) the live model run on meta copies of its weights."""
     shapes: dict[str, tuple[int, ...]] = {}
-    with torch.device("meta"):
-        torch.manual_seed(0)
-        module = build(size).eval()
+    try:
+        with torch.device("meta"):
+            torch.manual_seed(0)
+            module = build(size).eval()
+    except Exception:
+        module = live
+        weights = {n: t.to("meta") for n, t in [*live.named_parameters(), *live.named_buffers()]}
+        return _shapes_of(module, size, layers, shapes,
+                          lambda x: torch.func.functional_call(live, weights, (x,)))
+    return _shapes_of(module, size, layers, shapes, module)
+
+
+def _shapes_of(module: nn.Module, size: int, layers: list[str],
+               shapes: dict[str, tuple[int, ...]], call: Callable[[torch.Tensor], Any]
+               ) -> dict[str, tuple[int, ...]]:
+    """Run ``call`` on a meta image with hooks on ``module``'s ``layers`` noting their shapes."""
     modules = dict(module.named_modules())
 
     def keeper(name: str) -> Callable[..., None]:
@@ -140,7 +156,7 @@ def meta_shapes(build: Builder, size: int, layers: list[str]) -> dict[str, tuple
     handles = [modules[n].register_forward_hook(keeper(n)) for n in layers if n in modules]
     try:
         with torch.no_grad():
-            module(torch.zeros(1, 3, size, size, device="meta"))
+            call(torch.zeros(1, 3, size, size, device="meta"))
     finally:
         for h in handles:
             h.remove()
@@ -248,7 +264,7 @@ def sweep_depths(net: aa.Network, build: Builder, size: int, acts: Any, leaves: 
     picks = sorted({with_kernels[0], with_kernels[len(with_kernels) // 2], with_kernels[-1]},
                    key=with_kernels.index)
     ratio = GROWTH.get(name, 1.5)
-    big = meta_shapes(build, round(size * ratio), picks)
+    big = meta_shapes(build, round(size * ratio), picks, net.module)
     rows = []
     for layer in picks:
         row: dict[str, Any] = {"layer": layer, "shape": list(acts[layer].shape)}
