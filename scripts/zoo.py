@@ -372,6 +372,11 @@ def readme_block(rows: list[dict[str, Any]]) -> str:
                      f"{t['fx_equal']} / {t['fx_compared']} ({t['fx_models']}) | "
                      f"{t['fx_misnamed']} | {t['ok']} / {t['refused']} / {t['unverified']} / "
                      f"{t['MISREAD']} | {diff} | {t['seconds']} |")
+    done = {r["model"] for r in rows}
+    missing = [e for e in all_entries() if e not in done]
+    failed = [r["model"] for r in rows if not passed(r)]
+    lines += ["", f"Not run yet: {', '.join(missing) if missing else 'none'}. "
+              f"Failed: {', '.join(failed) if failed else 'none'}."]
     return "\n".join([*lines, END])
 
 
