@@ -15,6 +15,11 @@ The three ways of the activation-maps tutorial to quantify a kernel's response t
   unit at a fixed place, the stimulus growing around it. The map is sampled there bilinearly, so a
   centre on the border between positions (a centred stimulus on an even-sided map) averages them.
 
+Where each output keeps its kernels (``[N, K, H, W]``, ``[N, H, W, K]``, tokens ``[N, T, K]``
+with class and register tokens, MaxViT windows) is decided per layer by :mod:`actassert.layout`
+from the module that produced it; ``"foreground"``, ``"threshold"`` and ``"centre"`` read tokens
+over their patch grid, the prefix tokens left out.
+
 Any callable ``(maps, masks) -> Tensor[N, K]`` works too. Layers without space (``[N, K]``, like
 ``fc``) pass through mean, median and foreground unchanged; ``threshold`` gives 1 where a unit
 is above the level and 0 elsewhere (the share of its single position).
@@ -36,8 +41,17 @@ from actassert._progress import Progress
 from actassert._progress import wanted as progress_wanted
 from actassert.blank import BaselineLike, blank_baseline, check_baseline
 from actassert.errors import NeverRanWarning, SweepError
-from actassert.layers import resolve_layers
-from actassert.recording import record
+from actassert.layers import resolve_layers, root_module
+from actassert.layout import (
+    Context,
+    Layout,
+    decide,
+    declared_prefix,
+    feeding_module,
+    probe_shapes,
+    window_fold,
+)
+from actassert.recording import Activations, record
 from actassert.stimuli import Stimuli
 from actassert.tuning import Tuning
 
@@ -53,6 +67,8 @@ __all__ = ["sweep", "Responses", "REDUCTIONS", "reduce_maps", "SweepError", "loo
 TRIM_EVERY = 8
 
 REDUCTIONS = ("mean", "median", "foreground", "threshold", "centre")
+#: The reductions that need a map's space: tokens are read over their patch grid for these.
+SPATIAL_REDUCTIONS = ("foreground", "threshold", "centre")
 #: Parameters whose values wrap around, with their period (used by ``Responses.tuning``).
 CIRCULAR_PARAMETERS = {"hue": 360.0, "orientation": 180.0, "phase": 360.0}
 
@@ -192,6 +208,9 @@ class Responses(Mapping[str, "torch.Tensor"]):
         self.maps: dict[int, dict[str, torch.Tensor]] = {}
         #: Why maps could not be captured, for the test's report section.
         self.problems: list[str] = []
+        #: How each layer's output was read (kernels first or last, the patch grid of tokens,
+        #: the prefix tokens left out) and why: see :mod:`actassert.layout`.
+        self.layouts: dict[str, Layout] = {}
 
     def __getitem__(self, layer: str) -> torch.Tensor:
         if layer not in self._data:
@@ -258,11 +277,18 @@ class Responses(Mapping[str, "torch.Tensor"]):
                 with record(self.net, list(self.layers), register=False, keep_inputs=False,
                             skip_non_tensors=True, offload="cpu") as acts:
                     acts.run(self.shown[index].images)
-            self.maps[index] = {key: to_channels_first(acts[key], self.channels, key)[0]
-                                for key in acts}
+            self.maps[index] = {key: self.kernels_first(acts[key], key)[0] for key in acts}
         except Exception as exc:  # the assertion's own message matters more than its figure
             self.problems.append(f"the maps of stimulus {index} could not be recorded for the "
                                  f"figures: {type(exc).__name__}: {exc}")
+
+
+    def kernels_first(self, maps: torch.Tensor, key: str) -> torch.Tensor:
+        """A recorded output of ``key`` read as the sweep read it (kernels on dim 1)."""
+        layout = self.layouts.get(key)
+        if layout is None:
+            return to_channels_first(maps, self.channels, key)
+        return layout.kernels_first(maps, self.reduce in SPATIAL_REDUCTIONS)
 
 
 def _batches(stimuli: StimuliLike, batch_size: int) -> Iterator[Stimuli]:
@@ -289,6 +315,7 @@ class _Plan:
     show: bool  # progress on stderr
     label: str  # how progress names the sweep: ``sweep resnet18``
     channels: str | None
+    spatial: bool  # the reduction needs the maps' space (foreground, threshold, centre)
 
 
 class _Passed(NamedTuple):
@@ -298,6 +325,7 @@ class _Passed(NamedTuple):
     seen: list[Stimuli]  # each batch's parameters (1-pixel images)
     first: Stimuli | None  # the first batch, whole (for failure figures)
     maps: dict[str, torch.Tensor]  # with ``capture``: the first stimulus' full maps by key
+    layouts: dict[str, Layout]  # how each layer's output was read
 
 
 class _Reduction:
@@ -307,20 +335,24 @@ class _Reduction:
     Its bound ``__call__`` is the ``reduce`` given to ``record``: one call per output.
     """
 
-    __slots__ = ("batch", "channels", "fn", "keeper", "key", "module")
+    __slots__ = ("batch", "fn", "keeper", "key", "module", "reader")
 
-    def __init__(self, fn: MapsReducer, key: str, channels: str | None,
+    def __init__(self, fn: MapsReducer, key: str, reader: _Reader,
                  batch: dict[str, torch.Tensor], keeper: _FirstMaps | None) -> None:
         self.fn = fn
         self.key = key  # ``name`` or ``name#k``: how an error names the layer
         self.module = key.partition("#")[0]  # the first maps are kept by module and call
-        self.channels = channels
+        self.reader = reader
         self.batch = batch  # ``{"masks": ...}`` of the batch being shown
         self.keeper = keeper
 
     def __call__(self, maps: torch.Tensor) -> torch.Tensor:
         """``[N, K]`` from one layer output ``maps``."""
-        maps = to_channels_first(maps, self.channels, self.key)
+        masks = self.batch["masks"]
+        layout = self.reader.layout(self.key, maps.shape, masks.shape)
+        if layout.kernels == "probe":  # recorded again once the probe has decided
+            return maps.new_zeros(len(maps), 0)
+        maps = layout.kernels_first(maps, self.reader.spatial)
         if self.keeper is not None:
             self.keeper.keep(self.module, maps)
         return self.fn(maps, self.batch["masks"])
@@ -338,7 +370,8 @@ def _pass(plan: _Plan, reducers: Mapping[str, MapsReducer], label: str,
     device = getattr(plan.net, "device", None)
     batch: dict[str, torch.Tensor] = {}
     keeper = _FirstMaps() if capture else None
-    hooks = {key: _Reduction(fn, key, plan.channels, batch, keeper).__call__
+    reader = _Reader(plan)
+    hooks = {key: _Reduction(fn, key, reader, batch, keeper).__call__
              for key, fn in reducers.items()}
     # inference_mode: no autograd bookkeeping at all (version counters, views), a little cheaper
     # than no_grad; what leaves this function is cloned outside it, so users get plain tensors.
@@ -351,6 +384,12 @@ def _pass(plan: _Plan, reducers: Mapping[str, MapsReducer], label: str,
                 keeper.active = False
             batch["masks"] = shown.masks if device is None else shown.masks.to(device)
             acts.run(shown.images)
+            if reader.undecided:  # a layout needs a probe: run it, then this batch again
+                reader.probe(acts, shown.images)
+                if keeper is not None:
+                    keeper.maps.clear()
+                    keeper.calls.clear()
+                acts.run(shown.images)
             seen.append(_parameters_only(shown))
             first = shown if first is None else first
             if progress is not None:
@@ -361,7 +400,58 @@ def _pass(plan: _Plan, reducers: Mapping[str, MapsReducer], label: str,
             raise SweepError(f"sweep: {acts.never_ran_message()}")
     data = {key: acts[key].clone() for key in acts}
     maps = {k: v.clone() for k, v in keeper.by_key(data).items()} if keeper is not None else {}
-    return _Passed(data, seen, first, maps)
+    return _Passed(data, seen, first, maps, reader.decided)
+
+
+class _Reader:
+    """Decides, once per layer and shape, how a sweep reads each output (:mod:`actassert.layout`):
+    from the module that produced it, the model's prefix tokens and the images' size."""
+
+    def __init__(self, plan: _Plan) -> None:
+        self.root = root_module(plan.net)
+        self.modules = dict(self.root.named_modules())
+        self.channels = plan.channels
+        self.spatial = plan.spatial
+        self.prefix = declared_prefix(self.root)
+        self.cache: dict[tuple[str, tuple[int, ...], tuple[int, ...]], Layout] = {}
+        self.decided: dict[str, Layout] = {}  # by layer key: what the responses were read as
+        self.undecided: dict[str, tuple[int, ...]] = {}  # module -> shape, waiting for a probe
+        self.probes: dict[str, tuple[int, ...]] | None = None  # module -> shape at the probe size
+        self.dtype = next((p.dtype for p in self.root.parameters() if p.is_floating_point()),
+                          torch.float32)
+
+    def layout(self, key: str, shape: torch.Size, masks: torch.Size) -> Layout:
+        """The layout of output ``shape`` of ``key`` for a batch of ``masks`` ``[N, 1, H, W]``."""
+        found = self.cache.get((key, tuple(shape), tuple(masks)))
+        if found is None:
+            name = key.partition("#")[0]
+            probe = None if self.probes is None else self.probes.get(name)
+            ctx = Context(key, (int(masks[-2]), int(masks[-1])), int(masks[0]),
+                          self.modules.get(name), self.channels, self.prefix,
+                          window_fold(self.modules, name, shape),
+                          feeding_module(self.modules, name), self.spatial,
+                          probed=self.probes is not None, probe=probe)
+            found = decide(shape, ctx)
+            if found.kernels == "probe":
+                self.undecided[name] = tuple(shape)
+                return found
+            self.cache[(key, tuple(shape), tuple(masks))] = found
+            self.decided[key] = found
+        return found
+
+    def probe(self, acts: Activations, images: torch.Tensor) -> None:
+        """Find the shapes of the undecided outputs for a larger image (:func:`probe_shapes`)
+        between two forwards, the record's hooks idle, and forget the batch just recorded."""
+        acts._probing = True  # the record's hooks count nothing and keep nothing meanwhile
+        try:
+            self.probes = probe_shapes(self.root, sorted(self.undecided),
+                                       (images.shape[-2], images.shape[-1]), self.dtype)
+        finally:
+            acts._probing = False
+        self.undecided.clear()
+        acts._chunks.clear()  # the batch runs again, its layouts decided
+        acts._cache.clear()
+        acts.forwards -= 1
 
 
 class _FirstMaps:
@@ -413,10 +503,14 @@ def sweep(net: ModelLike, stimuli: StimuliLike, layers: LayersLike, *,
             maximum over the sweep (costs a second pass, so the stimuli must be re-iterable).
         progress: report progress on stderr (on a terminal live, elsewhere a line per quarter of
             a sweep longer than one batch); default: everywhere but inside a pytest test.
-        channels: ``"last"`` for layers giving ``[N, H, W, K]`` (Swin, ConvNeXt blocks) or tokens
-            ``[N, T, K]`` (ViT); the default reads ``[N, K, H, W]`` and refuses outputs that look
-            channels-last; ``"first"`` forces that reading; ``"auto"`` decides per layer
-            (see :func:`to_channels_first`), for networks mixing both, such as ConvNeXt.
+        channels: where each output keeps its kernels. The default (``None``, or ``"auto"``,
+            the same) decides per layer from the module that produced it, the images' aspect
+            ratio and the model's prefix tokens (see :mod:`actassert.layout`; ``Responses.layouts``
+            says what was decided and why), and refuses an output it cannot decide;
+            ``"first"`` forces ``[N, K, H, W]`` (tokens ``[N, K, T]``), ``"last"`` forces
+            ``[N, H, W, K]`` (tokens ``[N, T, K]``). Tokens are reduced over their patch grid,
+            the class and register tokens left out, by ``"foreground"``, ``"threshold"`` and
+            ``"centre"``; ``"mean"`` and ``"median"`` take every token.
         baseline: True records each kernel's response to the stimuli's own blank background
             (``Stimuli.background``: the grey with no disc, shape or grating), in one more
             forward, read out with each stimulus' mask by the same reduction; a grey level or
@@ -442,7 +536,7 @@ def sweep(net: ModelLike, stimuli: StimuliLike, layers: LayersLike, *,
     if baseline not in (None, False):
         responses.baseline = blank_baseline(
             plan.net, _batches(plan.stimuli, plan.batch_size), plan.layers, reducers,
-            lambda maps, key: to_channels_first(maps, plan.channels, key), baseline)
+            responses.kernels_first, baseline)
     report.add_responses(responses.network, responses)
     return responses
 
@@ -468,8 +562,11 @@ def _plan(net: ModelLike, stimuli: StimuliLike, layers: LayersLike, reduce: Swee
             and not isinstance(stimuli, Stimuli) and iter(stimuli) is stimuli:
         raise SweepError('threshold="N%" needs two passes over the stimuli; pass a '
                          "Stimuli or a list of batches, not a one-shot generator")
+    if channels not in (None, "auto", "first", "last"):
+        raise SweepError(f"channels={channels!r} is not 'first', 'last' or 'auto'")
     return _Plan(net, stimuli, [str(r) for r in requests], sorted({r.name for r in requests}),
-                 size, progress_wanted(progress), f"sweep {_name_of(net)}", channels)
+                 size, progress_wanted(progress), f"sweep {_name_of(net)}", channels,
+                 reduce in SPATIAL_REDUCTIONS)
 
 
 def _reducers(plan: _Plan, reduce: SweepReduceLike, threshold: float | str | None
@@ -513,6 +610,10 @@ def _responses(plan: _Plan, reduce: SweepReduceLike, passed: _Passed) -> Respons
                           _name_of(plan.net), net=plan.net, layers=plan.layers,
                           shown=plan.stimuli if isinstance(plan.stimuli, Stimuli) else passed.first,
                           channels=plan.channels)
+    for key in passed.data:  # layouts are decided per module (a reduce hook's key)
+        layout = passed.layouts.get(key, passed.layouts.get(key.partition("#")[0]))
+        if layout is not None:
+            responses.layouts[key] = layout
     if passed.maps:
         responses.maps[0] = passed.maps
     return responses

@@ -192,13 +192,14 @@ def test_a_call_that_never_runs_is_named(resnet, discs):
         sweep(resnet, discs, "layer1.0.relu#2")
 
 
-def test_channels_last_outputs_are_refused_then_read_with_channels_last():
+def test_channels_last_outputs_are_read_from_the_layernorm_that_made_them():
     net = aa.load_model("convnext_tiny", weights=None, device="cpu")
     discs = hue_disc([0, 120, 240], size=64)
     layer = "features.1.0.block.2"  # LayerNorm on [N, H, W, C]
-    with pytest.raises(SweepError, match=r"looks channels-last .*96 kernels.*channels='last'"):
-        sweep(net, discs, [layer])
-    resp = sweep(net, discs, [layer], channels="last", reduce="foreground")
+    resp = sweep(net, discs, [layer], reduce="foreground")  # the default decides from the module
+    assert "normalized_shape=(96,)" in resp.layouts[layer].why
+    torch.testing.assert_close(sweep(net, discs, [layer], channels="last",
+                                     reduce="foreground")[layer], resp[layer])
     with record(net, [layer]) as acts:
         net(discs.images)
     maps = acts[layer].permute(0, 3, 1, 2)
@@ -210,9 +211,8 @@ def test_token_outputs_reduce_over_tokens():
     net = aa.load_model("vit_b_16", weights=None, device="cpu")
     discs = hue_disc([0, 180], size=224)
     layer = "encoder.layers.encoder_layer_0.mlp"
-    with pytest.raises(SweepError, match=r"tokens \[N, T, K\] need channels='last'"):
-        sweep(net, discs, [layer])
-    resp = sweep(net, discs, [layer], channels="last", reduce="median")
+    resp = sweep(net, discs, [layer], reduce="median")  # 197 = 1 class token + 14x14 tokens
+    assert resp.layouts[layer].grid == (14, 14) and resp.layouts[layer].prefix == 1
     with record(net, [layer]) as acts:
         net(discs.images)
     torch.testing.assert_close(resp[layer], acts[layer].median(dim=1).values)
