@@ -14,7 +14,13 @@ from torch import nn
 
 from actassert._device import resolve_device
 from actassert._factory import check_weights
-from actassert.errors import ModelNotFoundError, WeightsFallbackWarning, WeightsUnavailableError
+from actassert._modes import training_mode_dependent
+from actassert.errors import (
+    DeterminismWarning,
+    ModelNotFoundError,
+    WeightsFallbackWarning,
+    WeightsUnavailableError,
+)
 from actassert.model_sources import Built, ModelSpec, build, parse_model_name
 from actassert.weightfiles import resolve_checkpoint
 
@@ -30,6 +36,12 @@ class Network:
     ``Network`` owns the normalisation (mean/std from the weights' metadata, never hard-coded),
     the device and the eval-mode guard. Layer names given to ``record`` are relative to
     ``network.module``.
+
+    ``Network`` never changes the module's train/eval flags: a module wrapped in train mode
+    stays in train mode and runs in it, so ``assert_eval_mode(network)`` and the determinism
+    checks see the forgotten ``.eval()``. Wrapping a module whose Dropout, BatchNorm, ... are
+    in train mode warns (:class:`~actassert.errors.DeterminismWarning`) with their names.
+    ``load_model`` returns its models in eval mode.
 
     Args:
         module: any ``nn.Module`` taking normalised ``[N, 3, H, W]`` images.
@@ -62,7 +74,8 @@ class Network:
         if mean is not None and std is not None and len(mean) != len(std):
             raise ValueError(f"mean has {len(mean)} channels but std has {len(std)}")
         self.device = resolve_device(device)
-        self.module = module.to(self.device).eval()
+        self.module = module.to(self.device)
+        _warn_train_mode(module, name or type(module).__name__)
         self.name = name or type(module).__name__
         self.weights = weights
         self.input_size = int(input_size)
@@ -181,6 +194,17 @@ class Network:
             self._restore_parameters(self.module)
         self._fingerprint = self.fingerprint()
         return found
+
+
+def _warn_train_mode(module: nn.Module, label: str) -> None:
+    """Warn when ``module``'s mode-dependent submodules are in train mode (a forgotten eval)."""
+    training = training_mode_dependent(module)
+    if training:
+        shown = ", ".join(repr(n) for n in training[:5]) + (" ..." if len(training) > 5 else "")
+        warnings.warn(f"Network({label}): {len(training)} mode-dependent modules are in train "
+                      f"mode ({shown}), so outputs depend on the batch and the random state. "
+                      "Fix: call model.eval() before wrapping it (actassert leaves the mode "
+                      "as you set it)", DeterminismWarning, stacklevel=3)
 
 
 _cache: dict[tuple[str, str | None, str], Network] = {}
@@ -366,7 +390,7 @@ def _load_torchvision(name: str, weights: Any, device: Any, download: bool | Non
         module, restore = _build(name, member, path, seed)
         meta_source = member or enum.DEFAULT
         transform = meta_source.transforms()
-        network = Network(module, mean=transform.mean, std=transform.std,
+        network = Network(module.eval(), mean=transform.mean, std=transform.std,
                           input_size=transform.crop_size[0], name=name,
                           weights=member.name if member is not None else None, device=target,
                           categories=meta_source.meta.get("categories"))
@@ -402,7 +426,7 @@ def _load_built(spec: ModelSpec, weights: Any, device: Any, download: bool | Non
         if resolved in _cache:  # "DEFAULT" and the tag it resolved to share one copy
             _cache[key] = _cache[resolved]
             return _cache[key]
-        network = Network(built.module, mean=built.mean, std=built.std,
+        network = Network(built.module.eval(), mean=built.mean, std=built.std,
                           input_size=built.input_size, name=built.name, weights=built.weights,
                           device=target, categories=built.categories)
         _cache[key] = _cache[resolved] = _guarded(network, built.reload)

@@ -169,3 +169,28 @@ def test_readme_quotes_the_dead_kernel_figure_the_check_prints():
     line = run_check("dead_kernels", subject("mobilenet_v2", device="cpu"))[0]
     worst = re.search(r"worst layers: ([\w.]+) (\d+)%", line)
     assert quoted and worst and (quoted[2], quoted[1]) == (worst[1], worst[2]), line
+
+
+@pytest.mark.parametrize("bad, says", [
+    ("mobilenet_v9", "Did you mean: mobilenet_v2"),
+    ("tests_support.models:broken", "raised RuntimeError: no GPU here"),
+    ("tests_support.nowhere:tiny", "no module 'tests_support.nowhere'"),
+    ("resnet18@IMAGENET9K", "IMAGENET9K"),
+])
+def test_a_bad_battery_model_is_one_short_failure_and_the_others_run(pytester, bad, says):
+    result = pytester.runpytest(*RUN, "--actassert-model", bad,
+                                "--actassert-model", "tests_support.models:tiny")
+    result.assert_outcomes(passed=len(CHECKS), failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    out = result.stdout.str()
+    block = out[out.index(f" {bad}::load "):out.index("= PASSES =")]
+    assert f"battery model {bad!r} did not load" in block and says in block, block
+    assert "Fix: correct --actassert-model" in block
+    assert len(block.splitlines()) < 10 and "pluggy/" not in out and "_pytest/" not in out
+
+
+def test_a_bad_model_in_the_ini_key_is_one_short_failure(pytester):
+    pytester.makeini("[pytest]\nactassert_models =\n    mobilenet_v9\n")
+    result = pytester.runpytest(*RUN)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*battery model 'mobilenet_v9' did not load*"])

@@ -135,7 +135,7 @@ class Middle(nn.Module):
 
 
 def test_dropout_forced_on_in_the_middle_is_named_not_the_output(images) -> None:
-    network = Network(Middle(), name="middle", device="cpu")
+    network = Network(Middle().eval(), name="middle", device="cpu")
     net = network.module
     net.block[1].train()
     before = snapshot(net)

@@ -351,3 +351,27 @@ def test_pixel_values_in_0_255_get_the_right_hint(mobilenet):
         mobilenet(torch.rand(1, 3, 8, 8) * 255)
     with pytest.raises(ValueError, match="no image"):
         mobilenet(torch.rand(0, 3, 8, 8))
+
+
+def test_network_leaves_the_callers_train_mode_alone_and_assert_eval_mode_names_it():
+    from torch import nn
+
+    from actassert import Network, assert_deterministic, assert_eval_mode
+    from actassert.errors import DeterminismWarning
+
+    m = nn.Sequential(nn.Dropout()).train()
+    with pytest.warns(DeterminismWarning, match=r"1 mode-dependent modules are in train mode "
+                                                r"\('0'\).*Fix: call model.eval\(\)"):
+        net = Network(m, device="cpu")
+    assert m.training and m[0].training  # the forgotten .eval() is not hidden
+    with pytest.raises(AssertionError, match=r"Mode-dependent in train mode: '0' \(Dropout\)"):
+        assert_eval_mode(net)
+    with pytest.raises(AssertionError, match=r"first divergence at .0. \(Dropout, train mode\)"
+                       r"(.|\n)*run inside actassert.deterministic\(\) \(the"):
+        assert_deterministic(net, torch.rand(2, 3, 8, 8))  # the name the README documents
+    with pytest.raises(AssertionError, match=r"run inside actassert.deterministic\(\) \(determ"):
+        assert_deterministic(lambda: torch.rand(1))  # the callable form's Fix too
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_eval_mode(Network(m.eval(), device="cpu"))  # no warning once in eval mode
+        Network(nn.Conv2d(3, 4, 3), device="cpu")  # a train flag that changes nothing: silent
