@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
@@ -115,8 +116,14 @@ class Network:
             raise ValueError(f"images must be floating point in [0, 1], got {images.dtype}; "
                              "divide uint8 images by 255")
         x = images.to(self.device, dtype=self._dtype(images.dtype), non_blocking=True)
+        low, high = torch.stack(torch.aminmax(x)).tolist()  # one device sync, not two
+        if math.isnan(low) or math.isnan(high):  # aminmax propagates NaN
+            nan = int(torch.isnan(x).sum())
+            raise ValueError(f"images contain {nan} NaN values of {x.numel()} "
+                             f"({'all of them' if nan == x.numel() else 'some'}); an image that "
+                             "failed to load or a division by zero? Fix: check the images with "
+                             "torch.isnan(images).any() before calling the network")
         if self._mean is not None and self._std is not None:
-            low, high = torch.stack(torch.aminmax(x)).tolist()  # one device sync, not two
             if low < -1e-3 or high > 1 + 1e-3:
                 hint = ("divide 0..255 pixel values by 255" if low >= 0 and high > 2
                         else f"{self.name} normalises them itself, so pass unnormalised images")

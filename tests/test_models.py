@@ -112,10 +112,19 @@ def test_network_normalises_images_in_unit_range():
     (torch.rand(1, 1, 8, 8), r"\[N, 3, H, W\]"),
     (torch.randint(0, 255, (1, 3, 8, 8)), "divide uint8"),
     (torch.rand(1, 3, 8, 8) * 5 - 2, "not \\[0, 1\\]"),
+    (torch.full((2, 3, 8, 8), float("nan")), "images contain 384 NaN values of 384 \\(all of "),
 ])
 def test_network_rejects_bad_images(mobilenet, images, message):
     with pytest.raises(ValueError, match=message):
         mobilenet(images)
+
+
+def test_nan_images_are_refused_also_without_normalisation():
+    net = aa.Network(torch.nn.Identity(), device="cpu")
+    images = torch.rand(1, 3, 4, 4)
+    images[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="images contain 1 NaN values of 48 \\(some\\)"):
+        net(images)
 
 
 def test_unknown_model_suggests_names():
