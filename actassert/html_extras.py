@@ -50,4 +50,4 @@ def add_figure_extras(config: pytest.Config, report: pytest.TestReport) -> None:
         except (OSError, ValueError):  # unreadable, or on another drive than the report
             continue
         found.append(extras.png(content, name=file.name))
-    report.extras = found
+    report.extras = found  # type: ignore[attr-defined]  # pytest-html reads it

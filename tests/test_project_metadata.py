@@ -1,10 +1,12 @@
 """pyproject.toml's metadata: what setuptools reads from it, without a deprecation warning."""
 
-import tomllib
 import warnings
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[1]
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 
 def test_the_license_is_an_spdx_string_matching_the_license_file():
