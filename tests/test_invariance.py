@@ -241,7 +241,7 @@ def test_hooks_transparency(images) -> None:
 
 @CUDA
 def test_cuda_checks_pass_with_their_default_tolerances(resnet, images) -> None:
-    net = Network(torchvision.models.resnet18(weights=None), device="cuda")
+    net = Network(torchvision.models.resnet18(weights=None).eval(), device="cuda")
     before = TorchFlags.capture()
     assert_deterministic(net, images.cuda())
     assert_batch_invariant(net, images.cuda())
