@@ -8,13 +8,12 @@ from types import EllipsisType
 
 import torch
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _NormBase
-from torch.nn.modules.dropout import _DropoutNd
 
 from actassert import registry
 from actassert._messages import MAX_LISTED
 from actassert._messages import fail as _fail
 from actassert._messages import listing as _listing
+from actassert._modes import mode_dependent
 from actassert.invariance import assert_deterministic
 from actassert.proportions import Share, fisher_exact
 from actassert.tuning import (
@@ -431,26 +430,6 @@ def assert_shape(tensor: HasShape, expected: Sequence[int | EllipsisType | None]
           diffs or [f"Differs: rank: expected {rank} dims, obtained {len(shape)}"],
           "check the layer name and the input size; activation maps are [N, K, H, W], "
           "responses from sweep [N, K], images [N, 3, H, W]")
-
-
-def mode_dependent(module: nn.Module) -> bool:
-    """True for modules known to compute differently in train and eval mode.
-
-    Dropout (p > 0), BatchNorm and InstanceNorm tracking running statistics, RReLU, torchvision's
-    StochasticDepth, and attention or recurrent layers with dropout. A custom module reading
-    ``self.training`` cannot be told apart and counts as mode-independent.
-
-    Example:
-        >>> mode_dependent(nn.BatchNorm2d(4)), mode_dependent(nn.Conv2d(3, 4, 3))
-        (True, False)
-    """
-    if isinstance(module, _NormBase):
-        return bool(module.track_running_stats)
-    if isinstance(module, nn.RReLU):
-        return True
-    if isinstance(module, (_DropoutNd, nn.MultiheadAttention, nn.RNNBase)):
-        return float(getattr(module, "p", getattr(module, "dropout", 0.0))) > 0
-    return type(module).__name__ == "StochasticDepth" and float(getattr(module, "p", 0)) > 0
 
 
 def assert_eval_mode(model: ModelLike) -> None:

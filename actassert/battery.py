@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from actassert._messages import fail, listing
 from actassert.assertions import assert_eval_mode
@@ -31,7 +32,7 @@ from actassert.recording import record
 from actassert.stimuli import Stimuli, gratings, hue_disc, shapes
 
 __all__ = ["CHECKS", "Options", "Subject", "parse_model_spec", "subject", "battery_stimuli",
-           "dead_kernel_shares", "first_non_finite", "run_check"]
+           "dead_kernel_shares", "zero_initialised", "first_non_finite", "run_check"]
 
 
 
@@ -196,8 +197,15 @@ def dead_kernel_shares(net: Any, images: torch.Tensor, layers: list[str]) -> dic
     A kernel is dead when its response is the same at every position of every image: its range
     (max - min) is at most 1e-6 of the layer's largest magnitude. A zeroed conv, a ReLU that
     never fires and the BatchNorm after a zeroed conv (a constant) all count: none of them
-    carries information about the image.
+    carries information about the image; :func:`zero_initialised` tells the kernels a norm
+    layer zeroes by design apart (the battery's check does not count them).
     """
+    return {key: float(dead.double().mean())
+            for key, dead in _dead_masks(net, images, layers).items()}
+
+
+def _dead_masks(net: Any, images: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+    """Per layer with kernels, which kernels are dead (``[K]`` bools): see dead_kernel_shares."""
     def span(t: torch.Tensor) -> torch.Tensor:
         if t.dim() not in (2, 3, 4):
             return t.new_zeros(len(t), 0)
@@ -210,7 +218,7 @@ def dead_kernel_shares(net: Any, images: torch.Tensor, layers: list[str]) -> dic
         with record(net, layers, register=False, keep_inputs=False, skip_non_tensors=True,
                     reduce=span, offload="cpu") as acts:
             acts.run(images)
-    shares = {}
+    masks = {}
     for key in acts:
         both = acts[key]
         if both.shape[1] == 0:
@@ -218,9 +226,26 @@ def dead_kernel_shares(net: Any, images: torch.Tensor, layers: list[str]) -> dic
         k = both.shape[1] // 2
         low, high = both[:, :k].amin(0), both[:, k:].amax(0)
         scale = torch.maximum(low.abs().max(), high.abs().max())
-        dead = (high - low) <= 1e-6 * scale
-        shares[key] = float(dead.double().mean())
-    return shares
+        masks[key] = (high - low) <= 1e-6 * scale
+    return masks
+
+
+def zero_initialised(net: Any, key: str, kernels: int) -> torch.Tensor | None:
+    """Which of layer ``key``'s kernels a normalisation layer zeroes by design, or None.
+
+    timm's ``zero_init_last`` and torchvision's ``zero_init_residual=True`` start the last
+    BatchNorm of each residual block with weight 0, so that the block begins as the identity:
+    its output is then its bias at every position, constant but not dead. The same holds for
+    any norm layer (BatchNorm, LayerNorm, GroupNorm, InstanceNorm, and subclasses such as
+    timm's ``LayerNorm2d``) with one weight per kernel that is exactly 0.
+    """
+    module = dict(root_module(net).named_modules()).get(key.split("#")[0])
+    norms = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+    weight = getattr(module, "weight", None)
+    if not isinstance(module, norms) or not isinstance(weight, torch.Tensor) \
+            or weight.dim() != 1 or weight.numel() != kernels:
+        return None
+    return (weight.detach() == 0).cpu()
 
 
 def _photos(side: int, device: Any) -> torch.Tensor | None:
@@ -243,7 +268,7 @@ def _dead_kernels(target: Subject) -> list[str]:
     photos = _photos(images.shape[-1], images.device)
     if photos is not None:
         images = torch.cat([images, photos])
-    shares = dead_kernel_shares(target.net, images, _tensor_leaves(target))
+    shares, designed = _dead_shares_by_design(target.net, images, _tensor_leaves(target))
     over = [(k, s) for k, s in shares.items() if s > target.options.max_dead]
     worst = sorted(shares.items(), key=lambda kv: -kv[1])[:5]
     summary = ", ".join(f"{k} {s:.0%}" for k, s in worst if s > 0) or "none"
@@ -256,9 +281,28 @@ def _dead_kernels(target: Subject) -> list[str]:
              f"first layer over it: {key!r}: {share:.0%} of its kernels dead",
              [f"Layers over it: {listing([f'{k!r} {s:.0%}' for k, s in over])}",
               f"Most dead: {summary}"],
-             f"check {key!r}'s weights (zeroed or pruned?); raise the limit with "
+             f"check the weights of {key!r} (zeroed or pruned?); raise the limit with "
              "--actassert-max-dead if this is intended")
-    return [f"dead kernels on {shown}, worst layers: {summary}"]
+    lines = [f"dead kernels on {shown}, worst layers: {summary}"]
+    if designed:
+        lines.append("zero-initialised by design (a norm layer's weight of 0, its output the "
+                     f"bias: not counted as dead): {len(designed)} layers, "
+                     + listing([f"{k} {n} kernels" for k, n in designed.items()]))
+    return lines
+
+
+def _dead_shares_by_design(net: Any, images: torch.Tensor, layers: list[str]
+                           ) -> tuple[dict[str, float], dict[str, int]]:
+    """The share of dead kernels per layer without those zero-initialised by design, and
+    the count of those per layer that has any."""
+    shares, designed = {}, {}
+    for key, dead in _dead_masks(net, images, layers).items():
+        zeroed = zero_initialised(net, key, len(dead))
+        if zeroed is not None and bool((dead & zeroed).any()):
+            designed[key] = int((dead & zeroed).sum())
+            dead = dead & ~zeroed
+        shares[key] = float(dead.double().mean())
+    return shares, designed
 
 
 def _golden(target: Subject) -> list[str]:

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-__all__ = ["BatteryModel", "BatteryCheck", "battery_items", "REPORT_SECTION"]
+__all__ = ["BatteryModel", "BatteryCheck", "BatteryLoadError", "battery_items", "load_error_text",
+           "REPORT_SECTION"]
 
 #: The title of each battery item's report section.
 REPORT_SECTION = "actassert battery"
@@ -21,12 +22,51 @@ _subjects = pytest.StashKey[dict[str, Any]]()
 
 
 class BatteryModel(pytest.Collector):
-    """One model of the battery; its node id is the model as written (``mobilenet_v2``)."""
+    """One model of the battery; its node id is the model as written (``mobilenet_v2``).
+
+    The model is loaded here, at collection, so that a misspelt name, an unknown source, a
+    factory that cannot be imported or raises, and an unknown weights tag are found before any
+    check runs: such a model collects one failing item, ``NAME::load``, with the error's own
+    message and no traceback, and the other models run.
+    """
 
     def collect(self) -> Iterable[pytest.Item]:
         from actassert.battery_names import CHECKS
 
+        try:
+            _subject(self.config, self.name)
+        except Exception as exc:  # every way a name can be wrong: one clear item, not 8 tracebacks
+            return [BatteryLoadError.from_parent(self, name="load", error=exc)]
         return [BatteryCheck.from_parent(self, name=check) for check in CHECKS]
+
+
+class BatteryLoadError(pytest.Item):
+    """The one item of a model that did not load: it fails with the loading error's message."""
+
+    def __init__(self, *, error: BaseException, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def runtest(self) -> None:
+        raise self.error
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> Any:
+        return load_error_text(self.parent.name, self.error)  # type: ignore[union-attr]
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, self.nodeid
+
+
+def load_error_text(spec: str, error: BaseException) -> str:
+    """The message of a battery model that did not load: what, the error, the fix."""
+    from actassert.errors import ActAssertError
+
+    text = str(error) if isinstance(error, ActAssertError) else f"{type(error).__name__}: {error}"
+    return (f"battery model {spec!r} did not load, so none of its checks ran\n{text}\n"
+            "Fix: correct --actassert-model (or the ini key actassert_models): NAME, "
+            "timm:NAME, package.module:factory, each optionally @WEIGHTS (@none: random init); "
+            "`actassert check NAME` loads one alone")
 
 
 class BatteryCheck(pytest.Item):

@@ -142,11 +142,15 @@ def overhead(net: Any, images: Any, layers: Sequence[str], *, rounds: int = 20,
 
 
 def assert_overhead_below(max_ratio: float, net: Any, images: Any, layers: Sequence[str], *,
-                          rounds: int = 20, reduce: Callable[[Any], Any] | None = None) -> Overhead:
+                          rounds: int = 20, reduce: Callable[[Any], Any] | None = None,
+                          precision: float | None = None,
+                          max_rounds: int | None = None) -> Overhead:
     """Assert that recording ``layers`` costs less than ``max_ratio`` times a plain forward.
 
     The median of paired ratios is compared (see :func:`overhead`), so a CI job fails on a
-    regression in overhead, not on a slow machine. Returns the measurement.
+    regression in overhead, not on a slow machine. Returns the measurement. For a quick CI
+    job: few ``rounds`` (5) on a small batch, or ``rounds=5, precision=0.02`` to add rounds
+    only while the confidence interval is wider than that (up to ``max_rounds``).
 
     Example:
         >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU())
@@ -156,7 +160,8 @@ def assert_overhead_below(max_ratio: float, net: Any, images: Any, layers: Seque
     __tracebackhide__ = True
     if not max_ratio > 0:
         raise ValueError(f"max_ratio={max_ratio!r} must be a positive number (e.g. 1.05)")
-    measured = overhead(net, images, layers, rounds=rounds, reduce=reduce)
+    measured = overhead(net, images, layers, rounds=rounds, reduce=reduce, precision=precision,
+                        max_rounds=max_rounds)
     if measured.ratio <= max_ratio:
         return measured
     name = getattr(net, "name", None) or type(net).__name__

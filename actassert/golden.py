@@ -59,27 +59,37 @@ class _Check:
         first = comparison.first_changed
         if first is None:
             return
-        _register_figures(expected, self.obtained, first)
+        _register_figures(expected, self.obtained, comparison.failures)
         raise AssertionError(failure_message(comparison, self.source, obtained_path))
 
 
-def _register_figures(expected: Golden, obtained: Golden, first: LayerDiff) -> None:
-    """Expected, obtained and difference grids of the first changed layer, for the artefacts."""
-    e, o = expected.maps.get(first.layer), obtained.maps.get(first.layer)
-    if e is None or o is None or e.shape != o.shape:
-        return
+def _register_figures(expected: Golden, obtained: Golden, changed: list[LayerDiff]) -> None:
+    """The failure figures, in the order the per-test cap spends them: the first changed
+    layer's expected, obtained and difference grids, then the difference grid of each other
+    changed layer in forward order (the ``record`` blocks' own grids come after these)."""
     import numpy as np
 
     from actassert import drawing
+    from actassert.drawing.differences import difference_grid
 
-    name = first.layer.replace("#", "-call")
-    e32, o32 = e.astype(np.float32), o.astype(np.float32)
-    for what, maps in (("expected", e32), ("obtained", o32), ("difference", o32 - e32)):
-        title = f"golden {what}: {first.layer}, image 0" + (" (obtained - expected)"
-                                                             if what == "difference" else "")
+    for n, diff in enumerate(changed):
+        e, o = expected.maps.get(diff.layer), obtained.maps.get(diff.layer)
+        if e is None or o is None or e.shape != o.shape:
+            continue
+        name = diff.layer.replace("#", "-call")
+        e32, o32 = e.astype(np.float32), o.astype(np.float32)
+        worst = diff.worst[0].kernel if diff.worst else None
+        if n == 0:
+            for what, maps in (("expected", e32), ("obtained", o32)):
+                registry.current().add_figure(
+                    f"golden-{name}-{what}.png",
+                    lambda p, m=maps, t=f"golden {what}: {diff.layer}, image 0":
+                    drawing.kernel_grid(m, title=t, path=p))
+        title = (f"golden difference (obtained - expected): {diff.layer}, image 0"
+                 + (", the first changed layer" if n == 0 else f", changed layer {n + 1}"))
         registry.current().add_figure(
-            f"golden-{name}-{what}.png",
-            lambda p, m=maps, t=title: drawing.kernel_grid(m, title=t, path=p))
+            f"golden-{name}-difference.png",
+            lambda p, d=o32 - e32, w=worst, t=title: difference_grid(d, worst=w, title=t, path=p))
 
 
 class ActivationRegressionFixture:
@@ -140,10 +150,17 @@ class ActivationRegressionFixture:
         source = Path(fullpath) if fullpath else self.original_datadir / (name + extension)
         force = bool(self.request.config.getoption("force_regen"))
         check = _Check(obtained, source, force, default_tolerance, tolerances)
-        perform_regression_check(
-            datadir=self.datadir, original_datadir=self.original_datadir, request=self.request,
-            check_fn=check.compare, dump_fn=check.dump, extension=extension, basename=basename,
-            fullpath=Path(fullpath) if fullpath else None, force_regen=force)
+        creating = not source.is_file()
+        try:
+            perform_regression_check(
+                datadir=self.datadir, original_datadir=self.original_datadir,
+                request=self.request, check_fn=check.compare, dump_fn=check.dump,
+                extension=extension, basename=basename,
+                fullpath=Path(fullpath) if fullpath else None, force_regen=force)
+        except BaseException:
+            if creating and source.is_file():  # only created a golden: nothing to look at
+                registry.current().forget()
+            raise
 
 
 def _default_basename(request: pytest.FixtureRequest) -> str:

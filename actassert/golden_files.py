@@ -28,6 +28,28 @@ REGEN_HINT = "pytest --force-regen (pytest-regressions' flag) rewrites it"
 _FORMAT = 1
 
 
+def plain_mode() -> int:
+    """The mode ``open(path, "w")`` gives a new file: 0o666 less the process' umask.
+
+    Read from ``/proc/self/status`` where there is one, so the umask is never changed, not even
+    for a moment; elsewhere set and put back at once.
+
+    Example:
+        >>> plain_mode() & 0o600
+        384
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -37,6 +59,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(temporary, plain_mode())  # mkstemp's 0600 would survive the rename
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

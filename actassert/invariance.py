@@ -285,7 +285,7 @@ def _callable_deterministic(fn: Callable[..., Any], args: Any, kwargs: Any, runs
          f"the same outputs on every run ({_mode(rtol, atol)})", problems[0][2],
          [f"Differences: {listing([p[1] for p in problems])}"],
          "seed every random source inside fn, call model.eval() (Dropout), run inside "
-         "actassert.determinism.deterministic() (deterministic kernels, cuDNN benchmark off), "
+         "actassert.deterministic() (deterministic kernels, cuDNN benchmark off), "
          "or pass atol=... if tiny float differences (GPU atomics) are acceptable")
 
 
@@ -323,7 +323,7 @@ def _fail_first(model: ModelLike, what: str, runs: str, first: Mapping[str, Tens
          [f"Before: {agree}",
           f"After: {listing(later) if later else 'nothing else differs'}"],
          f"look at {d.key!r}: call model.eval() (Dropout, BatchNorm), seed random sources, run "
-         "inside actassert.determinism.deterministic() (the `deterministic` fixture), or pass "
+         "inside actassert.deterministic() (the `deterministic` fixture), or pass "
          "rtol=/atol= if tiny float differences are acceptable")
 
 

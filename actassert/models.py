@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import threading
 import warnings
@@ -16,7 +17,13 @@ from torch import nn
 from actassert._compiled import original
 from actassert._device import resolve_device
 from actassert._factory import check_weights
-from actassert.errors import ModelNotFoundError, WeightsFallbackWarning, WeightsUnavailableError
+from actassert._modes import training_mode_dependent
+from actassert.errors import (
+    DeterminismWarning,
+    ModelNotFoundError,
+    WeightsFallbackWarning,
+    WeightsUnavailableError,
+)
 from actassert.model_sources import Built, ModelSpec, build, parse_model_name
 from actassert.weightfiles import resolve_checkpoint
 
@@ -32,6 +39,12 @@ class Network:
     ``Network`` owns the normalisation (mean/std from the weights' metadata, never hard-coded),
     the device and the eval-mode guard. Layer names given to ``record`` are relative to
     ``network.module``.
+
+    ``Network`` never changes the module's train/eval flags: a module wrapped in train mode
+    stays in train mode and runs in it, so ``assert_eval_mode(network)`` and the determinism
+    checks see the forgotten ``.eval()``. Wrapping a module whose Dropout, BatchNorm, ... are
+    in train mode warns (:class:`~actassert.errors.DeterminismWarning`) with their names.
+    ``load_model`` returns its models in eval mode.
 
     Args:
         module: any ``nn.Module`` taking normalised ``[N, 3, H, W]`` images.
@@ -64,8 +77,9 @@ class Network:
         if mean is not None and std is not None and len(mean) != len(std):
             raise ValueError(f"mean has {len(mean)} channels but std has {len(std)}")
         self.device = resolve_device(device)
-        self.module = module.to(self.device).eval()
+        self.module = module.to(self.device)
         self.name = name or type(original(module)).__name__  # a compiled one: what it wraps
+        _warn_train_mode(module, self.name)
         self.weights = weights
         self.input_size = int(input_size)
         self.categories = list(categories) if categories is not None else None
@@ -104,8 +118,14 @@ class Network:
             raise ValueError(f"images must be floating point in [0, 1], got {images.dtype}; "
                              "divide uint8 images by 255")
         x = images.to(self.device, dtype=self._dtype(images.dtype), non_blocking=True)
+        low, high = torch.stack(torch.aminmax(x)).tolist()  # one device sync, not two
+        if math.isnan(low) or math.isnan(high):  # aminmax propagates NaN
+            nan = int(torch.isnan(x).sum())
+            raise ValueError(f"images contain {nan} NaN values of {x.numel()} "
+                             f"({'all of them' if nan == x.numel() else 'some'}); an image that "
+                             "failed to load or a division by zero? Fix: check the images with "
+                             "torch.isnan(images).any() before calling the network")
         if self._mean is not None and self._std is not None:
-            low, high = torch.stack(torch.aminmax(x)).tolist()  # one device sync, not two
             if low < -1e-3 or high > 1 + 1e-3:
                 hint = ("divide 0..255 pixel values by 255" if low >= 0 and high > 2
                         else f"{self.name} normalises them itself, so pass unnormalised images")
@@ -204,6 +224,17 @@ def _logits(output: Any) -> Any:
 
     logits = getattr(output, "logits", None) if isinstance(output, ModelOutput) else None
     return logits if isinstance(logits, torch.Tensor) else output
+
+
+def _warn_train_mode(module: nn.Module, label: str) -> None:
+    """Warn when ``module``'s mode-dependent submodules are in train mode (a forgotten eval)."""
+    training = training_mode_dependent(module)
+    if training:
+        shown = ", ".join(repr(n) for n in training[:5]) + (" ..." if len(training) > 5 else "")
+        warnings.warn(f"Network({label}): {len(training)} mode-dependent modules are in train "
+                      f"mode ({shown}), so outputs depend on the batch and the random state. "
+                      "Fix: call model.eval() before wrapping it (actassert leaves the mode "
+                      "as you set it)", DeterminismWarning, stacklevel=3)
 
 
 _cache: dict[tuple[str, str | None, str], Network] = {}
@@ -391,7 +422,7 @@ def _load_torchvision(name: str, weights: Any, device: Any, download: bool | Non
         module, restore = _build(name, member, path, seed)
         meta_source = member or enum.DEFAULT
         transform = meta_source.transforms()
-        network = Network(module, mean=transform.mean, std=transform.std,
+        network = Network(module.eval(), mean=transform.mean, std=transform.std,
                           input_size=transform.crop_size[0], name=name,
                           weights=member.name if member is not None else None, device=target,
                           categories=meta_source.meta.get("categories"))
@@ -427,7 +458,7 @@ def _load_built(spec: ModelSpec, weights: Any, device: Any, download: bool | Non
         if resolved in _cache:  # "DEFAULT" and the tag it resolved to share one copy
             _cache[key] = _cache[resolved]
             return _cache[key]
-        network = Network(built.module, mean=built.mean, std=built.std,
+        network = Network(built.module.eval(), mean=built.mean, std=built.std,
                           input_size=built.input_size, name=built.name, weights=built.weights,
                           device=target, categories=built.categories)
         _cache[key] = _cache[resolved] = _guarded(network, built.reload)

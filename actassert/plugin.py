@@ -287,7 +287,20 @@ def pytest_runtest_makereport(item: pytest.Item,
     missing_weights_as_skip(item, call, report, settings)
     if call.when == "call" or (report.failed and call.when == "setup"):
         dump_artefacts(item, report, settings)
+        if item.config.pluginmanager.hasplugin("html"):  # pytest-html is loaded
+            _html_extras(item, report)
     return report
+
+
+def _html_extras(item: pytest.Item, report: pytest.TestReport) -> None:
+    """The figures as pytest-html image extras (never breaks the run)."""
+    from actassert.html_extras import add_figure_extras
+
+    try:
+        add_figure_extras(item.config, report)
+    except Exception as exc:  # reporting must never break a run
+        report.sections.append(("actassert html", f"warning: the figures could not be added to "
+                                f"the HTML report: {type(exc).__name__}: {exc}"))
 
 
 @pytest.hookimpl(wrapper=True)

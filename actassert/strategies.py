@@ -53,7 +53,7 @@ def hues(*, min_value: float = 0.0, max_value: float = 360.0) -> SearchStrategy[
 
 
 def hue_discs(*, size: int = 64, min_radius: float = 0.05, max_radius: float = 0.5,
-              luminance: Sequence[str] = ("free", "matched"), background: float = 0.5,
+              luminance: str | Sequence[str] = ("free", "matched"), background: float = 0.5,
               device: Any = None) -> SearchStrategy[Stimuli]:
     """One coloured disc on grey: hue in [0, 360), radius a fraction of the side, luminance mode.
 
@@ -61,17 +61,20 @@ def hue_discs(*, size: int = 64, min_radius: float = 0.05, max_radius: float = 0
         size: image side in pixels.
         min_radius: smallest radius, a fraction of the image side (> 0).
         max_radius: largest radius (<= 0.5).
-        luminance: the modes to draw from (``"free"``, ``"matched"``).
+        luminance: the mode (``"matched"``, as ``stimuli.hue_disc`` takes it) or the modes to
+            draw from (``("free", "matched")``).
         background: grey level of the background.
         device: where to draw the image.
     """
     from actassert.stimuli import hue_disc
 
     _bounds("radius", min_radius, max_radius, floor=1e-9, ceiling=0.5)
-    modes = list(luminance)
+    modes = [luminance] if isinstance(luminance, str) else list(luminance)
     unknown = [m for m in modes if m not in ("free", "matched")]
     if not modes or unknown:
-        raise StimulusError(f"luminance={tuple(luminance)!r} must name 'free' and/or 'matched'")
+        shown = luminance if isinstance(luminance, str) else tuple(luminance)
+        raise StimulusError(f"luminance={shown!r} must name 'free' and/or 'matched' (one "
+                            "string or a sequence of them)")
     smallest = max(min_radius, 0.75 / size)  # a disc must cover at least one pixel centre
 
     @hs.composite

@@ -21,6 +21,31 @@ for _name in ("artefacts", "assertions", "drawing", "measures", "models", "recor
     importlib.import_module(f"actassert.{_name}")
 
 
+#: The slow part of the suite, left out by ``pytest -m "not slow"`` (the README's quick subset):
+#: whole modules that run real ImageNet-sized models, the tutorial, a browser or a memory probe,
+SLOW_MODULES = frozenset({
+    "test_tutorial.py", "test_tutorial_readme.py", "test_timm_models.py", "test_readme.py",
+    "test_selectivity_mobilenet.py", "test_golden_mobilenet.py", "test_gallery_browser.py",
+    "test_sweep_memory.py",
+})
+#: and single tests that run the whole battery on MobileNetV2, timm or ResNet-18 at full size.
+SLOW_TESTS = frozenset({
+    "test_battery_in_an_empty_folder_passes_then_compares_with_its_goldens",
+    "test_battery_from_ini_joins_an_existing_suite", "test_check_command_exit_codes",
+    "test_timm_convnext_with_random_init_runs_the_whole_battery",
+    "test_readme_quotes_the_dead_kernel_figure_the_check_prints",
+    "test_torchvision_zero_init_residual_passes_dead_kernels",
+})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the slow tests ``slow`` (one list here rather than a mark in every module)."""
+    for item in items:
+        name = getattr(item, "originalname", None) or item.name
+        if item.path.name in SLOW_MODULES or name in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def skimage_data() -> pathlib.Path:
     """scikit-image's bundled photos (chelsea.png, coffee.png, ...)."""

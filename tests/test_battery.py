@@ -172,3 +172,71 @@ def test_readme_quotes_the_dead_kernel_figure_the_check_prints():
     line = run_check("dead_kernels", subject("mobilenet_v2", device="cpu"))[0]
     worst = re.search(r"worst layers: ([\w.]+) (\d+)%", line)
     assert quoted and worst and (quoted[2], quoted[1]) == (worst[1], worst[2]), line
+
+
+@pytest.mark.parametrize("bad, says", [
+    ("mobilenet_v9", "Did you mean: mobilenet_v2"),
+    ("tests_support.models:broken", "raised RuntimeError: no GPU here"),
+    ("tests_support.nowhere:tiny", "no module 'tests_support.nowhere'"),
+    ("resnet18@IMAGENET9K", "IMAGENET9K"),
+])
+def test_a_bad_battery_model_is_one_short_failure_and_the_others_run(pytester, bad, says):
+    result = pytester.runpytest(*RUN, "--actassert-model", bad,
+                                "--actassert-model", "tests_support.models:tiny")
+    result.assert_outcomes(passed=len(CHECKS), failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    out = result.stdout.str()
+    block = out[out.index(f" {bad}::load "):out.index("= PASSES =")]
+    assert f"battery model {bad!r} did not load" in block and says in block, block
+    assert "Fix: correct --actassert-model" in block
+    assert len(block.splitlines()) < 10 and "pluggy/" not in out and "_pytest/" not in out
+
+
+def test_a_bad_model_in_the_ini_key_is_one_short_failure(pytester):
+    pytester.makeini("[pytest]\nactassert_models =\n    mobilenet_v9\n")
+    result = pytester.runpytest(*RUN)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*battery model 'mobilenet_v9' did not load*"])
+
+
+class _Residual(torch.nn.Module):
+    """conv -> BatchNorm -> + x, the block timm's zero_init_last starts as the identity."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(3)
+        self.head = torch.nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):
+        return self.head(x + self.bn(self.conv(x)))
+
+
+def _residual_subject(tmp_path, *, zero_conv: bool) -> Subject:
+    module = _Residual().eval()
+    torch.nn.init.zeros_(module.bn.weight)  # zero-initialised by design
+    if zero_conv:
+        torch.nn.init.zeros_(module.conv.weight)
+        torch.nn.init.zeros_(module.conv.bias)
+    net = Network(module, mean=(0.5,) * 3, std=(0.25,) * 3, name="residual", device="cpu")
+    return Subject("residual", net, battery_stimuli(32), ["bn"], Options(golden_dir=tmp_path))
+
+
+def test_a_norm_weight_zeroed_by_design_is_reported_not_dead(tmp_path):
+    lines = run_check("dead_kernels", _residual_subject(tmp_path, zero_conv=False))
+    assert lines[1] == ("zero-initialised by design (a norm layer's weight of 0, its output the "
+                        "bias: not counted as dead): 1 layers, bn 3 kernels"), lines
+    with pytest.raises(AssertionError) as info:
+        run_check("dead_kernels", _residual_subject(tmp_path, zero_conv=True))
+    message = str(info.value)
+    assert "first layer over it: 'conv': 100% of its kernels dead" in message
+    assert "Fix: check the weights of 'conv' (zeroed or pruned?)" in message and "''s" not in message
+
+
+def test_torchvision_zero_init_residual_passes_dead_kernels(tmp_path):
+    import torchvision
+
+    module = torchvision.models.resnet18(weights=None, zero_init_residual=True).eval()
+    net = Network(module, mean=(0.5,) * 3, std=(0.25,) * 3, name="resnet18-zero", device="cpu")
+    lines = run_check("dead_kernels", _subject(net, tmp_path, side=64))
+    assert "zero-initialised by design" in lines[1] and "layer1.0.bn2 64 kernels" in lines[1]

@@ -65,6 +65,12 @@ def test_assert_overhead_below_fails_with_the_measurement():
         assert_overhead_below(0, net, torch.rand(1, 3, 8, 8), ["conv"])
 
 
+def test_assert_overhead_below_takes_a_precision_target():
+    measured = assert_overhead_below(50.0, Slow().eval(), torch.rand(2, 3, 32, 32), ["conv"],
+                                     rounds=3, precision=1e-9, max_rounds=6)
+    assert measured.rounds == 6  # rounds added for the precision, bounded by max_rounds
+
+
 def test_benchmark_fixture_gets_the_ratio_in_extra_info(pytester, monkeypatch):
     for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT"):  # benchmark is off there
         monkeypatch.delenv(name, raising=False)

@@ -592,3 +592,11 @@ def test_strip_path_writes_png(tmp_path: Path) -> None:
     img = stimulus_strip(torch.rand(4, 3, 16, 16), path=tmp_path / "s" / "strip.png")
     with Image.open(tmp_path / "s" / "strip.png") as saved:
         assert saved.format == "PNG" and saved.size == img.size
+
+
+@pytest.mark.parametrize("polar", [True, False])
+def test_a_single_kernel_tuning_plot_keeps_its_whole_title(polar: bool) -> None:
+    img = np.asarray(tuning_plot(hue_fake(64, focus=[5]), [5], polar=polar)).astype(int)
+    ink = (img.min(axis=-1) < 200)[:60]  # the title's rows
+    assert not ink[:, :3].any() and not ink[:, -3:].any()  # no glyph cut at either edge
+    assert ink.any(axis=1).sum() > 20  # wrapped over more than one line of text

@@ -132,3 +132,23 @@ def test_diff_of_two_record_files(tmp_path, capsys):
 def test_diff_explains_wrong_arguments(argv, message, capsys):
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_goldens_get_the_mode_a_plain_write_gives(tmp_path, umask, mode):
+    import os
+    import stat
+
+    from actassert.golden_files import write_golden
+
+    golden = collect({"a": torch.ones(2, 3, 4, 4)})
+    old = os.umask(umask)
+    try:
+        path = write_golden(golden, tmp_path / "g.npz")
+        (tmp_path / "plain").write_bytes(b"")
+    finally:
+        os.umask(old)
+    plain = stat.S_IMODE((tmp_path / "plain").stat().st_mode)
+    assert plain == mode
+    for written in (path, path.with_suffix(".json")):
+        assert stat.S_IMODE(written.stat().st_mode) == plain, written

@@ -48,6 +48,8 @@ def test_five_run_workflow(pytester, monkeypatch):
     first.assert_outcomes(failed=1)
     first.stdout.fnmatch_lines(["*File not found in data directory, created:*", f"*{golden}*"])
     assert golden.is_file() and golden.with_suffix(".json").is_file()
+    assert not list((pytester.path / "results").rglob("*.png"))  # created only: no figures
+    assert "figures (1 failed)" not in first.stdout.str()  # nor a gallery saying "1 failed"
     written = golden.read_bytes()
 
     _run(pytester).assert_outcomes(passed=1)  # 2. the next run passes
@@ -61,8 +63,11 @@ def test_five_run_workflow(pytester, monkeypatch):
         "*Obtained: '2' is the first layer beyond it: K=003*",
         "*Fix: if the change is intended, rerun with --force-regen*"])
     assert golden.read_bytes() == written  # the golden is left alone
-    grids = sorted(p.name for p in (pytester.path / "results").rglob("golden-*.png"))
-    assert grids == ["golden-2-difference.png", "golden-2-expected.png", "golden-2-obtained.png"]
+    card = json.loads(next((pytester.path / "results").rglob("actassert.json")).read_text())
+    assert card["files"][:5] == [  # the first changed layer, then the other changed layers
+        "golden-2-expected.png", "golden-2-obtained.png", "golden-2-difference.png",
+        "golden-3-difference.png", "golden-4-difference.png"], card["files"]
+    assert card["files"][5:7] == ["input-toy.png", "grid-toy-0.png"]  # then the rest
 
     fourth = _run(pytester, "--force-regen")  # 4. --force-regen rewrites the golden
     fourth.assert_outcomes(failed=1)

@@ -135,7 +135,7 @@ class Middle(nn.Module):
 
 
 def test_dropout_forced_on_in_the_middle_is_named_not_the_output(images) -> None:
-    network = Network(Middle(), name="middle", device="cpu")
+    network = Network(Middle().eval(), name="middle", device="cpu")
     net = network.module
     net.block[1].train()
     before = snapshot(net)
@@ -241,7 +241,7 @@ def test_hooks_transparency(images) -> None:
 
 @CUDA
 def test_cuda_checks_pass_with_their_default_tolerances(resnet, images) -> None:
-    net = Network(torchvision.models.resnet18(weights=None), device="cuda")
+    net = Network(torchvision.models.resnet18(weights=None).eval(), device="cuda")
     before = TorchFlags.capture()
     assert_deterministic(net, images.cuda())
     assert_batch_invariant(net, images.cuda())

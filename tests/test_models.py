@@ -112,10 +112,19 @@ def test_network_normalises_images_in_unit_range():
     (torch.rand(1, 1, 8, 8), r"\[N, 3, H, W\]"),
     (torch.randint(0, 255, (1, 3, 8, 8)), "divide uint8"),
     (torch.rand(1, 3, 8, 8) * 5 - 2, "not \\[0, 1\\]"),
+    (torch.full((2, 3, 8, 8), float("nan")), "images contain 384 NaN values of 384 \\(all of "),
 ])
 def test_network_rejects_bad_images(mobilenet, images, message):
     with pytest.raises(ValueError, match=message):
         mobilenet(images)
+
+
+def test_nan_images_are_refused_also_without_normalisation():
+    net = aa.Network(torch.nn.Identity(), device="cpu")
+    images = torch.rand(1, 3, 4, 4)
+    images[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="images contain 1 NaN values of 48 \\(some\\)"):
+        net(images)
 
 
 def test_unknown_model_suggests_names():
@@ -351,3 +360,27 @@ def test_pixel_values_in_0_255_get_the_right_hint(mobilenet):
         mobilenet(torch.rand(1, 3, 8, 8) * 255)
     with pytest.raises(ValueError, match="no image"):
         mobilenet(torch.rand(0, 3, 8, 8))
+
+
+def test_network_leaves_the_callers_train_mode_alone_and_assert_eval_mode_names_it():
+    from torch import nn
+
+    from actassert import Network, assert_deterministic, assert_eval_mode
+    from actassert.errors import DeterminismWarning
+
+    m = nn.Sequential(nn.Dropout()).train()
+    with pytest.warns(DeterminismWarning, match=r"1 mode-dependent modules are in train mode "
+                                                r"\('0'\).*Fix: call model.eval\(\)"):
+        net = Network(m, device="cpu")
+    assert m.training and m[0].training  # the forgotten .eval() is not hidden
+    with pytest.raises(AssertionError, match=r"Mode-dependent in train mode: '0' \(Dropout\)"):
+        assert_eval_mode(net)
+    with pytest.raises(AssertionError, match=r"first divergence at .0. \(Dropout, train mode\)"
+                       r"(.|\n)*run inside actassert.deterministic\(\) \(the"):
+        assert_deterministic(net, torch.rand(2, 3, 8, 8))  # the name the README documents
+    with pytest.raises(AssertionError, match=r"run inside actassert.deterministic\(\) \(determ"):
+        assert_deterministic(lambda: torch.rand(1))  # the callable form's Fix too
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_eval_mode(Network(m.eval(), device="cpu"))  # no warning once in eval mode
+        Network(nn.Conv2d(3, 4, 3), device="cpu")  # a train flag that changes nothing: silent

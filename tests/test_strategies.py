@@ -56,10 +56,21 @@ def test_the_winning_opponent_kernel_names_the_discs_hue_sector(opponent_net, di
     assert int(inside.argmax()) == nearest
 
 
+@settings(max_examples=5, deadline=None)
+@given(disc=st.hue_discs(size=32, luminance="matched"))
+def test_one_luminance_mode_is_a_string_as_hue_disc_takes_it(disc):
+    from actassert.stimuli import hue_disc
+
+    hue, radius = disc.params["hue"].item(), disc.params["radius"].item()
+    same = hue_disc([hue], size=32, radius=radius, luminance="matched")
+    assert torch.equal(disc.images, same.images)
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: st.hue_discs(min_radius=0.4, max_radius=0.2), "min_radius=0.4 is larger than max_radius=0.2"),
     (lambda: st.hue_discs(max_radius=0.7), "max_radius=0.7 is outside"),
     (lambda: st.hue_discs(luminance=["bright"]), "luminance=('bright',)"),
+    (lambda: st.hue_discs(luminance="bright"), "luminance='bright' must name"),
     (lambda: st.shape_stimuli(kinds=["hexagon"]), "kinds=('hexagon',)"),
     (lambda: st.shape_stimuli(min_size=70, image_size=64), "min_size=70 is outside"),
     (lambda: st.grating_stimuli(min_frequency=float("nan")), "min_frequency=nan must be a number"),

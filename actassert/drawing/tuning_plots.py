@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -261,8 +262,10 @@ def render_tuning(layout: TuningLayout) -> Image.Image:
     from matplotlib.figure import Figure
 
     nrows, ncols = layout.shape
-    fig = Figure(figsize=(2.9 * ncols + 0.2, 2.6 * nrows + 0.45), dpi=100, layout="constrained")
-    fig.suptitle(layout.title, fontsize=11)
+    width = 2.9 * ncols + 0.2  # inches at 100 dpi
+    fig = Figure(figsize=(width, 2.6 * nrows + 0.45), dpi=100, layout="constrained")
+    # one or two panels are narrower than the title: wrap it (11 pt is at most ~9 px a character)
+    fig.suptitle(textwrap.fill(layout.title, width=max(20, int(width * 100 / 9))), fontsize=11)
     values = layout.values
     colours: Any = hsv_to_rgb(np.stack([np.mod(values, 360) / 360, np.full_like(values, 0.9),
                                         np.full_like(values, 0.9)], 1)) if layout.hue else "C0"
