@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -44,6 +44,10 @@ class Activations(Mapping[str, "torch.Tensor"]):
     Several forwards inside one block are concatenated along the batch dimension (dim 0), in call
     order, so recording a dataset in batches gives the same tensors as one big batch. A forward is
     one call of the root module.
+
+    Inside the package, a consumer set as ``_sink`` (a function of module name, call index and
+    the live output) gets every recorded output as the hook sees it, instead of the mapping
+    keeping it: the checks that look at every layer compare or reduce each map there and drop it.
     """
 
     def __init__(self, model: ModelLike, requests: list[LayerRequest]) -> None:
@@ -55,6 +59,10 @@ class Activations(Mapping[str, "torch.Tensor"]):
         self._calls: dict[str, int] = {}
         self._max_calls: dict[str, int] = {}
         self._cache: dict[str, torch.Tensor] = {}
+        # key -> (module, call), kept up to date as chunks and calls arrive: lookups are O(1)
+        self._index: dict[str, tuple[str, int]] = {}
+        self._explicit = {r.name for r in requests if r.call is not None}
+        self._sink: Callable[[str, int, torch.Tensor], None] | None = None
         self._stop: _EarlyStop | None = None
         self._probing = False
         self.skipped: dict[str, str] = {}
@@ -67,27 +75,35 @@ class Activations(Mapping[str, "torch.Tensor"]):
     def _next_call(self, name: str) -> int:
         call = self._calls.get(name, 0)
         self._calls[name] = call + 1
-        self._max_calls[name] = max(self._max_calls.get(name, 0), call + 1)
+        if call + 1 > self._max_calls.get(name, 0):
+            self._max_calls[name] = call + 1
+            if call == 1 and name in self._index and name not in self._explicit:
+                # a second call: the first one's key becomes "name#0" (its chunks stay)
+                self._index[f"{name}#0"] = self._index.pop(name)
+                self._cache.pop(name, None)
         return call
 
     def _store(self, name: str, call: int, tensor: torch.Tensor) -> None:
-        self._chunks.setdefault((name, call), []).append(tensor)
-        self._cache.clear()
+        chunks = self._chunks.get((name, call))
+        key = self._key(name, call)
+        if chunks is None:
+            self._chunks[(name, call)] = [tensor]
+            self._index[key] = (name, call)
+        else:
+            chunks.append(tensor)
+            self._cache.pop(key, None)
 
     # --- the mapping -------------------------------------------------------------------------
     def _key(self, name: str, call: int) -> str:
-        explicit = any(r.name == name and r.call is not None for r in self.requests)
+        explicit = name in self._explicit
         return f"{name}#{call}" if explicit or self._max_calls.get(name, 1) > 1 else name
-
-    def _index(self) -> dict[str, tuple[str, int]]:
-        return {self._key(name, call): (name, call) for name, call in self._chunks}
 
     def __getitem__(self, key: str) -> torch.Tensor:
         if key in self._cache:
             return self._cache[key]
-        index = self._index()
+        index = self._index
         if key not in index:
-            calls = [k for k in index if k.startswith(key + "#")]
+            calls = [k for k in self if k.startswith(key + "#")]
             if calls:
                 raise KeyError(f"{key!r} was called {len(calls)} times per forward; its outputs "
                                f"are {', '.join(calls)}")
@@ -95,14 +111,14 @@ class Activations(Mapping[str, "torch.Tensor"]):
                 raise KeyError(f"{key!r} was not recorded: the network was not called inside the "
                                "record block")
             raise KeyError(f"{key!r} was not recorded in {self.forwards} forward(s): "
-                           f"{self.never_ran_message() or 'recorded: ' + ', '.join(index)}")
+                           f"{self.never_ran_message() or 'recorded: ' + ', '.join(self)}")
         chunks = self._chunks[index[key]]
         value = chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=0)
         self._cache[key] = value
         return value
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._index())
+        return (self._key(name, call) for name, call in self._chunks)  # forward order
 
     def __len__(self) -> int:
         return len(self._chunks)
@@ -115,12 +131,13 @@ class Activations(Mapping[str, "torch.Tensor"]):
         """Requested layers (or ``#`` calls) that no forward of this block produced."""
         if self.forwards == 0:
             return []
-        seen = {(name, call) for name, call in self._chunks}
+        seen = set(self._chunks)
+        names = {name for name, _ in seen}
         missing = []
         for r in self.requests:
             if r.name in self.skipped:
                 continue
-            if (r.call is None and not any(name == r.name for name, _ in seen)) or (r.call is not None and (r.name, r.call) not in seen):
+            if (r.call is None and r.name not in names) or (r.call is not None and (r.name, r.call) not in seen):
                 missing.append(str(r))
         return missing
 
@@ -269,6 +286,11 @@ class _LayerHook:
             raise RecordingError(
                 f"layer {self.name!r} returned {type(output).__name__}, not a tensor; record one "
                 "of its submodules instead (actassert.list_layers lists them)")
+        if acts._sink is not None:  # streamed to a consumer that reads it now: nothing is kept
+            acts._sink(self.name, call, output.detach())
+            if self.stop is not None:
+                self.stop.check(acts._calls)
+            return
         value = output.detach()
         if self.fn is not None:
             value = self._reduce(value, call)
