@@ -19,8 +19,8 @@ import torch
 from actassert._messages import fail, listing
 from actassert.assertions import assert_eval_mode
 from actassert.battery_names import CHECKS
-from actassert.errors import NeverRanWarning
 from actassert.battery_shared import leaf_pass, reference_of, span, stimuli_pass_of
+from actassert.errors import NeverRanWarning
 from actassert.invariance import (
     _network_deterministic,
     _untouched,
@@ -28,7 +28,6 @@ from actassert.invariance import (
     check_batch_invariant,
 )
 from actassert.layers import list_layers, root_module
-from actassert.measures import to_channels_first
 from actassert.recording import record
 from actassert.stimuli import Stimuli, gratings, hue_disc, shapes
 

@@ -446,15 +446,7 @@ def _network_deterministic(model: ModelLike, images: Tensor, layers: Any, runs: 
     __tracebackhide__ = True
     first = reference or reference_run(model, images, layers)
     for run in range(2, runs + 1):
-        found: dict[str, tuple[Difference, float, float]] = {}
-        last = _LastComparison()
-
-        def on_tensor(key: str, now: Tensor) -> None:
-            ref = first.tensors[key]
-            r, a = _tolerance("runs", ref, rtol, atol)
-            found[key] = (last.compare(key, ref, now, r, a), r, a)
-
-        _streamed(model, images, layers, first.keys, on_tensor)
+        found = _run_compared(model, images, layers, first, rtol, atol)
         diffs = []
         for key, ref in first.tensors.items():
             if key not in found:
@@ -465,6 +457,23 @@ def _network_deterministic(model: ModelLike, images: Tensor, layers: Any, runs: 
                 diffs.append(found[key])
         if diffs:
             _fail_first(model, "determinism", f"{runs} runs", first.tensors, diffs, run)
+
+
+def _run_compared(model: ModelLike, images: Tensor, layers: Any, first: Reference,
+                  rtol: float | None, atol: float | None
+                  ) -> dict[str, tuple[Difference, float, float]]:
+    """One more run, each output compared with run 1's as it arrives: key -> (difference, rtol,
+    atol)."""
+    found: dict[str, tuple[Difference, float, float]] = {}
+    last = _LastComparison()
+
+    def on_tensor(key: str, now: Tensor) -> None:
+        ref = first.tensors[key]
+        r, a = _tolerance("runs", ref, rtol, atol)
+        found[key] = (last.compare(key, ref, now, r, a), r, a)
+
+    _streamed(model, images, layers, first.keys, on_tensor)
+    return found
 
 
 def _fail_first(model: ModelLike, what: str, runs: str, first: Mapping[str, Tensor],

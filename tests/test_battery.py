@@ -169,3 +169,24 @@ def test_readme_quotes_the_dead_kernel_figure_the_check_prints():
     line = run_check("dead_kernels", subject("mobilenet_v2", device="cpu"))[0]
     worst = re.search(r"worst layers: ([\w.]+) (\d+)%", line)
     assert quoted and worst and (quoted[2], quoted[1]) == (worst[1], worst[2]), line
+
+
+def test_the_checks_share_their_runs_so_no_input_is_run_twice(mobilenet, tmp_path):
+    """Determinism's run 1 is batch invariance's batch, and one pass of the 16 stimuli serves
+    finite, dead kernels and golden: 4 stimuli run 4 times (determinism 2, hooks on and off),
+    the 16 once, the 3 photos once; each check still reports on its own."""
+    from collections import Counter
+
+    from actassert.battery import _photos
+
+    sizes: Counter[int] = Counter()
+    handle = mobilenet.module.register_forward_pre_hook(
+        lambda module, args: sizes.update([len(args[0])]))
+    target = _subject(mobilenet, tmp_path)
+    try:
+        reports = {name: run_check(name, target) for name in CHECKS}
+    finally:
+        handle.remove()
+    assert all(reports.values()) and not target.shared  # each reported; nothing left held
+    assert sizes[4] == 4 and sizes[16] == 1
+    assert sizes[3] == (1 if _photos(96, "cpu") is not None else 0)
