@@ -9,7 +9,7 @@ check is a function of a :class:`Subject` that returns report lines on success a
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,19 +20,21 @@ from torch import nn
 from actassert._messages import fail, listing
 from actassert.assertions import assert_eval_mode
 from actassert.battery_names import CHECKS
+from actassert.battery_shared import leaf_pass, reference_of, span, stimuli_pass_of
 from actassert.errors import NeverRanWarning
 from actassert.invariance import (
-    assert_batch_invariant,
-    assert_deterministic,
+    _network_deterministic,
+    _untouched,
     assert_hooks_transparent,
+    check_batch_invariant,
 )
 from actassert.layers import list_layers, root_module
-from actassert.measures import to_channels_first
 from actassert.recording import record
 from actassert.stimuli import Stimuli, gratings, hue_disc, shapes
 
 __all__ = ["CHECKS", "Options", "Subject", "parse_model_spec", "subject", "battery_stimuli",
-           "dead_kernel_shares", "zero_initialised", "first_non_finite", "run_check"]
+           "dead_kernel_shares", "dead_shares_of", "zero_initialised", "first_non_finite",
+           "run_check"]
 
 
 
@@ -66,6 +68,10 @@ class Subject:
     stimuli: Stimuli
     layers: list[str]
     options: Options = field(default_factory=Options)
+    #: runs several checks share (``battery_shared``), while a check still to run needs them
+    shared: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: the checks still to run (all of them unless the caller says which will run)
+    pending: set[str] = field(default_factory=lambda: set(CHECKS), repr=False)
 
     @property
     def images(self) -> torch.Tensor:
@@ -140,14 +146,19 @@ def _eval_mode(target: Subject) -> list[str]:
 
 
 def _deterministic(target: Subject) -> list[str]:
+    """``assert_deterministic(net, images[:4])``, its run 1 shared with batch invariance."""
     __tracebackhide__ = True
-    assert_deterministic(target.net, target.images[:4])
+    reference = reference_of(target, "deterministic")
+    with _untouched(target.net):
+        _network_deterministic(target.net, target.images[:4], "all", 2, None, None, reference)
     return ["every module's output repeats over 2 runs of 4 stimuli"]
 
 
 def _batch_invariant(target: Subject) -> list[str]:
+    """``assert_batch_invariant(net, images[:4])``, its batch run shared with determinism."""
     __tracebackhide__ = True
-    assert_batch_invariant(target.net, target.images[:4])
+    check_batch_invariant(target.net, target.images[:4], "all", None, None,
+                          reference_of(target, "batch_invariant"))
     return ["every module's output per image is the same in a batch of 4 and alone"]
 
 
@@ -175,7 +186,8 @@ def first_non_finite(net: Any, images: torch.Tensor, layers: list[str]) -> list[
 def _finite(target: Subject) -> list[str]:
     __tracebackhide__ = True
     layers = _tensor_leaves(target)
-    bad = first_non_finite(target.net, target.images, layers)
+    counts = stimuli_pass_of(target, "finite").non_finite
+    bad = [(key, count) for key, count in counts.items() if count]
     if bad:
         key, count = bad[0]
         module = type(dict(root_module(target.net).named_modules())[key.split("#")[0]]).__name__
@@ -200,27 +212,24 @@ def dead_kernel_shares(net: Any, images: torch.Tensor, layers: list[str]) -> dic
     carries information about the image; :func:`zero_initialised` tells the kernels a norm
     layer zeroes by design apart (the battery's check does not count them).
     """
-    return {key: float(dead.double().mean())
-            for key, dead in _dead_masks(net, images, layers).items()}
-
-
-def _dead_masks(net: Any, images: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
-    """Per layer with kernels, which kernels are dead (``[K]`` bools): see dead_kernel_shares."""
-    def span(t: torch.Tensor) -> torch.Tensor:
-        if t.dim() not in (2, 3, 4):
-            return t.new_zeros(len(t), 0)
-        t = to_channels_first(t, "auto")  # channels-last stages and tokens: kernels on dim 1
-        flat = t.flatten(2) if t.dim() > 2 else t.unsqueeze(-1)
-        return torch.cat([flat.amin(2), flat.amax(2)], 1)
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NeverRanWarning)
         with record(net, layers, register=False, keep_inputs=False, skip_non_tensors=True,
                     reduce=span, offload="cpu") as acts:
             acts.run(images)
+    return dead_shares_of({key: acts[key] for key in acts})
+
+
+def dead_shares_of(spans: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    """Per layer, the share of dead kernels from its per-image ranges ``[N, 2K]`` (min, then max;
+    ``battery_shared.span``), as :func:`dead_kernel_shares` defines them."""
+    return {key: float(dead.double().mean()) for key, dead in _dead_masks(spans).items()}
+
+
+def _dead_masks(spans: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per layer with kernels, which kernels are dead (``[K]`` bools), from its ranges."""
     masks = {}
-    for key in acts:
-        both = acts[key]
+    for key, both in spans.items():
         if both.shape[1] == 0:
             continue
         k = both.shape[1] // 2
@@ -266,9 +275,12 @@ def _dead_kernels(target: Subject) -> list[str]:
     __tracebackhide__ = True
     images = target.images
     photos = _photos(images.shape[-1], images.device)
+    spans = dict(stimuli_pass_of(target, "dead_kernels").spans)  # the stimuli, then the photos
     if photos is not None:
+        for key, more in leaf_pass(target.net, photos).spans.items():
+            spans[key] = torch.cat([spans[key], more]) if key in spans else more
         images = torch.cat([images, photos])
-    shares, designed = _dead_shares_by_design(target.net, images, _tensor_leaves(target))
+    shares, designed = _dead_shares_by_design(target.net, spans)
     over = [(k, s) for k, s in shares.items() if s > target.options.max_dead]
     worst = sorted(shares.items(), key=lambda kv: -kv[1])[:5]
     summary = ", ".join(f"{k} {s:.0%}" for k, s in worst if s > 0) or "none"
@@ -291,12 +303,12 @@ def _dead_kernels(target: Subject) -> list[str]:
     return lines
 
 
-def _dead_shares_by_design(net: Any, images: torch.Tensor, layers: list[str]
+def _dead_shares_by_design(net: Any, spans: Mapping[str, torch.Tensor]
                            ) -> tuple[dict[str, float], dict[str, int]]:
-    """The share of dead kernels per layer without those zero-initialised by design, and
-    the count of those per layer that has any."""
+    """The share of dead kernels per layer (from its ranges, see :func:`dead_shares_of`) without
+    those zero-initialised by design, and the count of those per layer that has any."""
     shares, designed = {}, {}
-    for key, dead in _dead_masks(net, images, layers).items():
+    for key, dead in _dead_masks(spans).items():
         zeroed = zero_initialised(net, key, len(dead))
         if zeroed is not None and bool((dead & zeroed).any()):
             designed[key] = int((dead & zeroed).sum())

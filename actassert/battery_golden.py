@@ -4,15 +4,14 @@ folder named by ``--actassert-golden-dir``; a first run writes them and passes."
 from __future__ import annotations
 
 import re
-import warnings
 from typing import TYPE_CHECKING
 
-from actassert.errors import NeverRanWarning
+from actassert.battery_shared import StimuliPass, stimuli_pass_of
+from actassert.errors import GoldenError
 from actassert.golden_compare import compare
 from actassert.golden_files import read_golden, write_golden
 from actassert.golden_message import failure_message
-from actassert.golden_stats import collect
-from actassert.recording import record
+from actassert.golden_stats import Golden, metadata
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -28,6 +27,17 @@ def golden_path(target: Subject) -> Path:
     return target.options.golden_dir / f"{name}.npz"
 
 
+def _obtained(run: StimuliPass) -> Golden:
+    """The golden of the stimuli pass: the statistics its hooks computed, and the metadata
+    ``collect`` would give (no maps: the battery draws no figure from them)."""
+    if not run.stats or run.probe is None:
+        raise GoldenError("nothing to check: the default layers recorded nothing")
+    golden = Golden(layers=list(run.stats), stats=dict(run.stats))
+    golden.meta = metadata(run.acts, {golden.layers[0]: run.probe})
+    golden.meta["positions"] = dict(run.positions)
+    return golden
+
+
 def check_golden(target: Subject) -> list[str]:
     """Compare the default layers' per-kernel statistics with the stored golden.
 
@@ -36,12 +46,7 @@ def check_golden(target: Subject) -> list[str]:
     ``--force-regen`` rewrites it.
     """
     __tracebackhide__ = True
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NeverRanWarning)
-        with record(target.net, target.layers, register=False, keep_inputs=False,
-                    offload="cpu") as acts:
-            target.net(target.images)
-    obtained = collect(acts, maps=False)
+    obtained = _obtained(stimuli_pass_of(target, "golden"))
     path = golden_path(target)
     if target.options.force_regen or not path.is_file():
         write_golden(obtained, path)

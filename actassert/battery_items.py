@@ -75,7 +75,7 @@ class BatteryCheck(pytest.Item):
     def runtest(self) -> None:
         from actassert.battery import run_check
 
-        lines = run_check(self.name, _subject(self.config, self.parent.name))  # type: ignore[union-attr]
+        lines = run_check(self.name, _subject(self, self.parent.name))  # type: ignore[union-attr]
         self.add_report_section("call", REPORT_SECTION, "\n".join(lines))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
@@ -88,14 +88,18 @@ class BatteryCheck(pytest.Item):
         return self.path, None, self.nodeid
 
 
-def _subject(config: pytest.Config, spec: str) -> Any:
-    """The loaded model, stimuli and layers of ``spec``, once per session."""
+def _subject(item: pytest.Item, spec: str) -> Any:
+    """The loaded model, stimuli and layers of ``spec``, once per session; it is told which of
+    its checks this session runs, so runs they share are kept only while one still needs them."""
     from actassert.battery import subject
     from actassert.plugin import battery_options, session_device
 
+    config = item.config
     cache = config.stash.setdefault(_subjects, {})
     if spec not in cache:
         cache[spec] = subject(spec, battery_options(config), device=session_device(config))
+        cache[spec].pending = {i.name for i in item.session.items
+                               if isinstance(i, BatteryCheck) and i.parent is item.parent}
     return cache[spec]
 
 

@@ -51,6 +51,7 @@ def run_check_command(args: argparse.Namespace) -> int:
                       size_grows=args.size_grows)
     target = subject(args.model, options, device=args.device,
                      download=False if args.offline else None)
+    target.pending = set(args.checks)  # the runs checks share are dropped after their last user
     failed = []
     for name in args.checks:
         try:

@@ -10,6 +10,7 @@ found them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -114,15 +115,113 @@ def _call(model: ModelLike, images: Tensor) -> Any:
         return model(images)
 
 
-def _forward(model: ModelLike, images: Tensor, layers: str | Iterable[str]) -> dict[str, Tensor]:
-    """One forward: every recorded layer in forward order, then the outputs under ``OUTPUT``."""
+@dataclass
+class Reference:
+    """A run kept whole, for later runs to be compared with as their outputs arrive.
+
+    Attributes:
+        tensors: every recorded layer in forward order, then the outputs under ``OUTPUT``.
+        keys: ``(module, call)`` -> the layer's key in ``tensors``.
+    """
+
+    tensors: dict[str, Tensor]
+    keys: dict[tuple[str, int], str]
+
+
+def _recording(model: ModelLike, layers: str | Iterable[str]) -> Any:
+    """The ``record`` block of every check here: all modules for ``"all"``, non-tensor outputs
+    skipped, nothing registered for figures."""
     pattern = "**" if layers == "all" else layers
+    return record(model, pattern, register=False, keep_inputs=False, skip_non_tensors=True)
+
+
+def reference_run(model: ModelLike, images: Tensor, layers: str | Iterable[str]) -> Reference:
+    """One forward with ``layers`` recorded and kept (the run later ones are compared with).
+
+    Each output is copied as its hook sees it, once per distinct tensor: a container returns its
+    last child's output, so ``"**"`` sees the same map under several names, and they share one
+    copy (a map changed in place in between, as by ``ReLU(inplace=True)``, is copied again).
+    """
+    kept: dict[tuple[str, int], Tensor] = {}
+    # (live output, its version then, its copy): the latest few, held so that their memory
+    # cannot be taken by another output while they are compared with
+    recent: list[tuple[Tensor, int, Tensor]] = []
+
+    def sink(name: str, call: int, tensor: Tensor) -> None:
+        for live, version, copy in recent:
+            if tensor._version == version and _same_view(live, tensor):
+                kept[(name, call)] = copy
+                return
+        kept[(name, call)] = tensor.clone()
+        recent[:0] = [(tensor, tensor._version, kept[(name, call)])]
+        del recent[_RECENT:]
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NeverRanWarning)  # modules a forward bypasses
-        with record(model, pattern, register=False, keep_inputs=False,
-                    skip_non_tensors=True) as acts:
+        with _recording(model, layers) as acts:
+            acts._sink = sink
             out = acts.run(images)
-    return {**{k: acts[k] for k in acts}, **flatten_outputs(out, OUTPUT)}
+    keys = {pair: acts._key(*pair) for pair in kept}
+    tensors = {keys[pair]: tensor for pair, tensor in kept.items()}
+    return Reference({**tensors, **flatten_outputs(out, OUTPUT)}, keys)
+
+
+_RECENT = 4
+"""Outputs a reference run remembers to find a container's output, which is its last child's."""
+
+
+def _same_view(a: Tensor, b: Tensor) -> bool:
+    """Whether ``b`` is the same view of the same memory as ``a`` (a container's output and its
+    last child's)."""
+    return (a.data_ptr() == b.data_ptr() and a.dtype == b.dtype and a.device == b.device
+            and a.shape == b.shape and a.stride() == b.stride())
+
+
+class _LastComparison:
+    """The latest comparison of a streamed run, reused for the next output when that is the same
+    map compared with the same reference (a container's output and its last child's)."""
+
+    def __init__(self) -> None:
+        self.last: tuple[Tensor, int, Tensor, Difference] | None = None
+
+    def compare(self, key: str, ref: Tensor, now: Tensor, rtol: float, atol: float,
+                base: Tensor | None = None) -> Difference:
+        """:func:`compare`, or the latest result under ``key``; ``base`` is what ``ref`` was
+        taken from (a batch's row is a new view each time)."""
+        origin = ref if base is None else base
+        if self.last is not None:
+            live, version, seen, d = self.last
+            if seen is origin and now._version == version and _same_view(live, now):
+                return dataclasses.replace(d, key=key)
+        d = compare(key, ref, now, rtol, atol)
+        self.last = (now, now._version, origin, d)
+        return d
+
+
+def _forward(model: ModelLike, images: Tensor, layers: str | Iterable[str]) -> dict[str, Tensor]:
+    """One forward: every recorded layer in forward order, then the outputs under ``OUTPUT``."""
+    return reference_run(model, images, layers).tensors
+
+
+def _streamed(model: ModelLike, images: Tensor, layers: str | Iterable[str],
+              keys: Mapping[tuple[str, int], str],
+              on_tensor: Callable[[str, Tensor], None]) -> None:
+    """One forward whose recorded outputs go to ``on_tensor(key, tensor)`` as the hooks see them,
+    none kept; then its outputs, under ``OUTPUT``. Keys come from the reference (``keys``); an
+    output the reference did not record is passed over."""
+
+    def sink(name: str, call: int, tensor: Tensor) -> None:
+        key = keys.get((name, call))
+        if key is not None:
+            on_tensor(key, tensor)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NeverRanWarning)
+        with _recording(model, layers) as acts:
+            acts._sink = sink
+            out = acts.run(images)
+    for key, tensor in flatten_outputs(out, OUTPUT).items():
+        on_tensor(key, tensor)
 
 
 def _check_images(images: Any, check: str, least: int = 1) -> None:
@@ -161,17 +260,68 @@ class Difference:
                 f"{now} {self.obtained:.6g}), {self.beyond} of {self.total} elements differ")
 
 
+_CHUNK = 1 << 22
+"""Elements compared at once: bounds a comparison's temporaries (16 MB in float32)."""
+
+
 def compare(key: str, ref: Tensor, now: Tensor, rtol: float, atol: float) -> Difference:
-    """Compare ``now`` with ``ref``: NaN equals NaN, ``|a - b| <= atol + rtol * max|ref|`` passes."""
+    """Compare ``now`` with ``ref``: NaN equals NaN, ``|a - b| <= atol + rtol * max|ref|`` passes.
+
+    Floats are compared in their own dtype (half precision in float32), on their device and in
+    chunks; only the worst element is read out in float64, for the report.
+    """
     if now.shape != ref.shape or now.dtype != ref.dtype:
         return Difference(key, math.inf, 0.0, (), math.nan, math.nan, 1, 1,
                           (f"{tuple(ref.shape)} {ref.dtype}", f"{tuple(now.shape)} {now.dtype}"))
-    if torch.equal(ref, now) or ref.numel() == 0:  # the common case, without a float64 copy
+    now = now.to(ref.device)
+    if ref.numel() == 0 or torch.equal(ref, now):  # the common case, without a float64 copy
         return Difference(key, 0.0, 0.0, (), 0.0, 0.0, 0, ref.numel())
+    if not ref.dtype.is_floating_point:  # integers and bools: exact, in float64
+        return _compare_exact(key, ref, now, rtol, atol)
+    a, b = ref.detach().reshape(-1), now.detach().reshape(-1)
+    scale = _largest_finite(a)
+    limit = atol + rtol * scale
+    worst, flat, beyond = -1.0, 0, 0
+    for start in range(0, a.numel(), _CHUNK):
+        diff = _abs_difference(a[start:start + _CHUNK], b[start:start + _CHUNK])
+        i = int(diff.argmax())
+        if float(diff[i]) > worst:
+            worst, flat = float(diff[i]), start + i
+        beyond += int(torch.count_nonzero(diff > limit))
+    x, y = float(a[flat]), float(b[flat])  # the worst element, in float64
+    if math.isfinite(x) and math.isfinite(y):
+        worst = abs(x - y)
+    where = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), ref.shape))
+    return Difference(key, worst, scale, where, x, y, beyond, a.numel())
+
+
+def _largest_finite(a: Tensor) -> float:
+    """The largest finite magnitude in ``a`` (0 when there is none)."""
+    low, high = torch.aminmax(a)
+    scale = max(-float(low), float(high))
+    if math.isfinite(scale):
+        return scale
+    finite = torch.where(a.isfinite(), a.abs(), 0.0)
+    return float(finite.max())
+
+
+def _abs_difference(a: Tensor, b: Tensor) -> Tensor:
+    """``|a - b|`` in the dtype of ``a`` (float32 for half precision): 0 where both are NaN,
+    infinite where one is."""
+    if a.dtype in (torch.float16, torch.bfloat16):
+        a, b = a.float(), b.float()
+    diff = (a - b).abs_()
+    if math.isnan(float(diff.sum())):  # a sum of magnitudes is NaN only when one is
+        diff = diff.nan_to_num_(nan=math.inf, posinf=math.inf).masked_fill_(
+            a.isnan() & b.isnan(), 0.0)
+    return diff
+
+
+def _compare_exact(key: str, ref: Tensor, now: Tensor, rtol: float, atol: float) -> Difference:
+    """``compare`` for integer and bool tensors, in float64 on the CPU."""
     a, b = ref.detach().double().flatten().cpu(), now.detach().double().flatten().cpu()
-    diff = torch.where(a.isnan() & b.isnan(), 0.0, (a - b).abs()).nan_to_num(nan=math.inf)
-    finite = a[a.isfinite()].abs()
-    scale = float(finite.max()) if finite.numel() else 0.0
+    diff = (a - b).abs()
+    scale = float(a.abs().max())
     flat = int(diff.argmax())
     where = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), ref.shape))
     beyond = int((diff > atol + rtol * scale).sum())
@@ -290,21 +440,41 @@ def _callable_deterministic(fn: Callable[..., Any], args: Any, kwargs: Any, runs
 
 
 def _network_deterministic(model: ModelLike, images: Tensor, layers: Any, runs: int,
-                           rtol: float | None, atol: float | None) -> None:
+                           rtol: float | None, atol: float | None,
+                           reference: Reference | None = None) -> None:
+    """Run 1 kept whole (or ``reference``, a run 1 made elsewhere); each later run compared with it
+    layer by layer as its outputs arrive, and dropped."""
     __tracebackhide__ = True
-    first = _forward(model, images, layers)
+    first = reference or reference_run(model, images, layers)
     for run in range(2, runs + 1):
-        now = _forward(model, images, layers)
+        found = _run_compared(model, images, layers, first, rtol, atol)
         diffs = []
-        for key, ref in first.items():
-            r, a = _tolerance("runs", ref, rtol, atol)
-            d = compare(key, ref, now[key], r, a) if key in now else \
-                Difference(key, math.inf, 0.0, (), math.nan, math.nan, 1, 1,
-                           ("recorded", "not recorded"))
-            if d.beyond:
-                diffs.append((d, r, a))
+        for key, ref in first.tensors.items():
+            if key not in found:
+                r, a = _tolerance("runs", ref, rtol, atol)
+                found[key] = (Difference(key, math.inf, 0.0, (), math.nan, math.nan, 1, 1,
+                                         ("recorded", "not recorded")), r, a)
+            if found[key][0].beyond:
+                diffs.append(found[key])
         if diffs:
-            _fail_first(model, "determinism", f"{runs} runs", first, diffs, run)
+            _fail_first(model, "determinism", f"{runs} runs", first.tensors, diffs, run)
+
+
+def _run_compared(model: ModelLike, images: Tensor, layers: Any, first: Reference,
+                  rtol: float | None, atol: float | None
+                  ) -> dict[str, tuple[Difference, float, float]]:
+    """One more run, each output compared with run 1's as it arrives: key -> (difference, rtol,
+    atol)."""
+    found: dict[str, tuple[Difference, float, float]] = {}
+    last = _LastComparison()
+
+    def on_tensor(key: str, now: Tensor) -> None:
+        ref = first.tensors[key]
+        r, a = _tolerance("runs", ref, rtol, atol)
+        found[key] = (last.compare(key, ref, now, r, a), r, a)
+
+    _streamed(model, images, layers, first.keys, on_tensor)
+    return found
 
 
 def _fail_first(model: ModelLike, what: str, runs: str, first: Mapping[str, Tensor],
@@ -330,24 +500,33 @@ def _fail_first(model: ModelLike, what: str, runs: str, first: Mapping[str, Tens
 # -- assert_batch_invariant --------------------------------------------------------------------
 
 def _batch_comparison(model: ModelLike, images: Tensor, layers: Any, rtol: float | None,
-                      atol: float | None) -> dict[str, tuple[Difference, int, float, float]]:
-    """Per key: the worst difference (over images) between the batch's row and the image alone."""
-    with _untouched(model):
-        batch = _forward(model, images, layers)
-    n = len(images)
-    worst: dict[str, tuple[Difference, int, float, float]] = {}
-    for i in range(n):
+                      atol: float | None, reference: Reference | None = None
+                      ) -> dict[str, tuple[Difference, int, float, float]]:
+    """Per key: the worst difference (over images) between the batch's row and the image alone.
+
+    The batch's run is kept whole (or is ``reference``, made elsewhere); each image alone is
+    compared with its row as its outputs arrive, and dropped.
+    """
+    if reference is None:
         with _untouched(model):
-            alone = _forward(model, images[i:i + 1], layers)
-        for key, ref in batch.items():
-            if ref.dim() == 0 or ref.shape[0] != n or key not in alone:
-                continue  # not batch-major, or only in the batch's forward
+            reference = reference_run(model, images, layers)
+    batch, n = reference.tensors, len(images)
+    worst: dict[str, tuple[Difference, int, float, float]] = {}
+    last = _LastComparison()
+    for i in range(n):
+        def on_tensor(key: str, now: Tensor, i: int = i) -> None:
+            ref = batch[key]
+            if ref.dim() == 0 or ref.shape[0] != n:
+                return  # not batch-major
             r, a = _tolerance("batch", ref, rtol, atol)
-            d = compare(key, ref[i:i + 1], alone[key], r, a)
+            d = last.compare(key, ref[i:i + 1], now, r, a, base=ref)
             if key not in worst or d.relative > worst[key][0].relative:
                 d.where = (i, *d.where[1:]) if d.where else d.where
                 worst[key] = (d, i, r, a)
-    return worst
+
+        with _untouched(model):
+            _streamed(model, images[i:i + 1], layers, reference.keys, on_tensor)
+    return {key: worst[key] for key in batch if key in worst}  # in the batch's forward order
 
 
 def batch_differences(model: ModelLike, images: Tensor, layers: str | Iterable[str] = "all"
@@ -388,7 +567,16 @@ def assert_batch_invariant(model: ModelLike, images: Tensor, layers: str | Itera
     __tracebackhide__ = True
     _check_tolerances(rtol, atol)
     _check_images(images, "assert_batch_invariant", least=2)
-    found = _batch_comparison(model, images, layers, rtol, atol)
+    check_batch_invariant(model, images, layers, rtol, atol)
+
+
+def check_batch_invariant(model: ModelLike, images: Tensor, layers: str | Iterable[str],
+                          rtol: float | None, atol: float | None,
+                          reference: Reference | None = None) -> None:
+    """:func:`assert_batch_invariant` on checked arguments, with the batch's run ``reference``
+    when one was made already (the battery shares it with determinism's run 1)."""
+    __tracebackhide__ = True
+    found = _batch_comparison(model, images, layers, rtol, atol, reference)
     bad = [(d, r, a) for d, _, r, a in found.values() if d.beyond]
     if not bad:
         return

@@ -109,6 +109,7 @@ def resolve_layers(model: ModelLike, layers: str | Iterable[str], *,
     if not requested:
         raise ValueError("layers is empty; name at least one layer (see actassert.list_layers)")
     resolved: list[LayerRequest] = []
+    seen: dict[LayerRequest, int] = {}  # request -> its place: duplicates found in O(1) each
     for text in requested:
         if not isinstance(text, str):
             raise TypeError(f"layer names are strings, got {text!r}")
@@ -130,10 +131,11 @@ def resolve_layers(model: ModelLike, layers: str | Iterable[str], *,
             raise LayerNotFoundError(text, names, label)
         for name in matches:
             request = LayerRequest(name + output, call, glob=base != name)
-            if request not in resolved:
+            if request not in seen:
+                seen[request] = len(resolved)
                 resolved.append(request)
             elif not request.glob:  # also named: its failures are errors again
-                resolved[resolved.index(request)].glob = False
+                resolved[seen[request]].glob = False
     return resolved
 
 

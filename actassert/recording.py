@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -47,6 +47,10 @@ class Activations(Mapping[str, "torch.Tensor"]):
     Several forwards inside one block are concatenated along the batch dimension (dim 0), in call
     order, so recording a dataset in batches gives the same tensors as one big batch. A forward is
     one call of the root module.
+
+    Inside the package, a consumer set as ``_sink`` (a function of module name, call index and
+    the live output) gets every recorded output as the hook sees it, instead of the mapping
+    keeping it: the checks that look at every layer compare or reduce each map there and drop it.
     """
 
     def __init__(self, model: ModelLike, requests: list[LayerRequest]) -> None:
@@ -58,6 +62,10 @@ class Activations(Mapping[str, "torch.Tensor"]):
         self._calls: dict[str, int] = {}
         self._max_calls: dict[str, int] = {}
         self._cache: dict[str, torch.Tensor] = {}
+        # key -> (module, call), kept up to date as chunks and calls arrive: lookups are O(1)
+        self._index: dict[str, tuple[str, int]] = {}
+        self._explicit = {r.name for r in requests if r.call is not None}
+        self._sink: Callable[[str, int, torch.Tensor], None] | None = None
         self._stop: _EarlyStop | None = None
         self._probing = False
         self.skipped: dict[str, str] = {}
@@ -73,12 +81,27 @@ class Activations(Mapping[str, "torch.Tensor"]):
     def _next_call(self, name: str) -> int:
         call = self._calls.get(name, 0)
         self._calls[name] = call + 1
-        self._max_calls[name] = max(self._max_calls.get(name, 0), call + 1)
+        if call + 1 > self._max_calls.get(name, 0):
+            self._max_calls[name] = call + 1
+            if call == 1 and name not in self._explicit:
+                # a second call: the first one's key becomes "name#0" (its chunks stay), and so
+                # do its container fields' ("name.0" -> "name.0#0"); rare: once per module
+                fields = [f for f, m in self._field_of.items() if m == name]
+                for key in (name, *fields):
+                    if key in self._index:
+                        self._index[f"{key}#0"] = self._index.pop(key)
+                        self._cache.pop(key, None)
         return call
 
     def _store(self, name: str, call: int, tensor: torch.Tensor) -> None:
-        self._chunks.setdefault((name, call), []).append(tensor)
-        self._cache.clear()
+        chunks = self._chunks.get((name, call))
+        key = self._key(name, call)
+        if chunks is None:
+            self._chunks[(name, call)] = [tensor]
+            self._index[key] = (name, call)
+        else:
+            chunks.append(tensor)
+            self._cache.pop(key, None)
 
     def _replace(self, kept: torch.Tensor, copy: torch.Tensor) -> None:
         """Swap the stored tensor ``kept`` for ``copy`` (a record that must be copied after all)."""
@@ -91,18 +114,15 @@ class Activations(Mapping[str, "torch.Tensor"]):
     # --- the mapping -------------------------------------------------------------------------
     def _key(self, name: str, call: int) -> str:
         module = self._field_of.get(name, name)  # a field is named by its module's calls
-        explicit = any(r.name == module and r.call is not None for r in self.requests)
+        explicit = module in self._explicit
         return f"{name}#{call}" if explicit or self._max_calls.get(module, 1) > 1 else name
-
-    def _index(self) -> dict[str, tuple[str, int]]:
-        return {self._key(name, call): (name, call) for name, call in self._chunks}
 
     def __getitem__(self, key: str) -> torch.Tensor:
         if key in self._cache:
             return self._cache[key]
-        index = self._index()
+        index = self._index
         if key not in index:
-            calls = [k for k in index if k.startswith(key + "#")]
+            calls = [k for k in self if k.startswith(key + "#")]
             if calls:
                 raise KeyError(f"{key!r} was called {len(calls)} times per forward; its outputs "
                                f"are {', '.join(calls)}")
@@ -114,7 +134,7 @@ class Activations(Mapping[str, "torch.Tensor"]):
                 raise KeyError(f"{key!r} was not recorded: the network was not called inside the "
                                "record block")
             raise KeyError(f"{key!r} was not recorded in {self.forwards} forward(s): "
-                           f"{self.never_ran_message() or 'recorded: ' + ', '.join(index)}")
+                           f"{self.never_ran_message() or 'recorded: ' + ', '.join(self)}")
         chunks = self._chunks[index[key]]
         if self._copies is not None:
             self._copies.check(index[key][0], chunks)
@@ -123,7 +143,7 @@ class Activations(Mapping[str, "torch.Tensor"]):
         return value
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._index())
+        return (self._key(name, call) for name, call in self._chunks)  # forward order
 
     def __len__(self) -> int:
         return len(self._chunks)
@@ -137,11 +157,12 @@ class Activations(Mapping[str, "torch.Tensor"]):
         if self.forwards == 0:
             return []
         seen = {(self._field_of.get(name, name), call) for name, call in self._chunks}
+        names = {name for name, _ in seen}
         missing = []
         for r in self.requests:
             if r.name in self.skipped:
                 continue
-            if (r.call is None and not any(name == r.name for name, _ in seen)) or (r.call is not None and (r.name, r.call) not in seen):
+            if (r.call is None and r.name not in names) or (r.call is not None and (r.name, r.call) not in seen):
                 missing.append(str(r))
         return missing
 
@@ -288,11 +309,19 @@ class _LayerHook:
             return
         if self.calls is None or call in self.calls:
             if isinstance(output, torch.Tensor):
-                acts._store(self.name, call, self._kept(self.name, output.detach(), call))
+                self._take(self.name, output.detach(), call)
             else:
                 self._store_fields(output, call)
         if self.stop is not None:
             self.stop.check(acts._calls)
+
+    def _take(self, name: str, value: torch.Tensor, call: int) -> None:
+        """Hand the live output ``value`` to the block's sink, which reads it now (nothing is
+        kept), or store what :meth:`_kept` gives."""
+        if self.acts._sink is not None:
+            self.acts._sink(name, call, value)
+        else:
+            self.acts._store(name, call, self._kept(name, value, call))
 
     def _kept(self, name: str, value: torch.Tensor, call: int) -> torch.Tensor:
         """What to store for the live output ``value``: reduced, moved, or kept (copied where
@@ -313,7 +342,7 @@ class _LayerHook:
         if isinstance(fields, dict):
             for field, tensor in fields.items():
                 self.acts._field_of[field] = self.name
-                self.acts._store(field, call, self._kept(field, tensor.detach(), call))
+                self._take(field, tensor.detach(), call)
             return
         what = type(output).__name__ + (f" ({fields})" if fields else "")
         if self.lenient:

@@ -179,12 +179,127 @@ def gpu_sweep_throughput(rounds: int) -> dict[str, Any] | None:
                 "throughput within 10%)", "<= 1.11", r, r.ratio <= 1 / 0.9)
 
 
+def _plain_forwards(net: Any, batches: list[torch.Tensor]) -> Callable[[], None]:
+    """The plain forwards a check needs: one ``inference_mode`` forward of each batch."""
+    def run() -> None:
+        with torch.inference_mode():
+            for batch in batches:
+                net(batch)
+    return run
+
+
+def _check_row(measure: str, r: PairedRatio, limit: float = 3.0) -> dict[str, Any]:
+    row = _row(measure, f"<= {limit:g}", r, r.ratio <= limit)
+    row["group"] = "checks"
+    return row
+
+
+def battery_against_forwards(rounds: int) -> dict[str, Any]:
+    """The whole battery (every check, one model) against the plain forwards its checks need:
+    2 runs of 4 stimuli (determinism; batch invariance's batch is its run 1), the 4 alone, 2 of
+    the 4 (hooks on and off), the 16 stimuli (finite, dead kernels, golden), the 3 photos, and
+    the selectivity sweeps' 12 discs and 8 circles."""
+    import tempfile
+
+    from actassert.battery import CHECKS, Options, _photos, run_check, subject
+    from actassert.stimuli import shapes
+
+    golden_dir = Path(tempfile.mkdtemp(prefix="bench-goldens-"))  # the first round writes it
+    spec = "mobilenet_v2@IMAGENET1K_V1"
+    target = subject(spec, Options(golden_dir=golden_dir), device="cpu", download=False)
+    images = target.images
+    size = images.shape[-1]  # the model's input size, as the battery uses
+    photos = _photos(size, "cpu")
+    discs = hue_disc(range(0, 360, 30), size=size, radius=0.25, luminance="matched")
+    circles = shapes("circle", [round(size * f) for f in (0.04, 0.07, 0.1, 0.15, 0.22, 0.32,
+                                                          0.45, 0.64)], size=size)
+    needed = [images[:4]] * 4 + [images[i:i + 1] for i in range(4)] + [images] + \
+        ([photos] if photos is not None else []) + [discs.images, circles.images]
+
+    def battery() -> None:
+        fresh = subject(spec, Options(golden_dir=golden_dir), device="cpu", download=False)
+        for name in CHECKS:
+            run_check(name, fresh)
+
+    r = paired_ratio(_plain_forwards(target.net, needed), battery, rounds=rounds, warmup=1)
+    print(f"  battery: {r.b_seconds:.1f} s, its plain forwards {r.a_seconds:.1f} s", flush=True)
+    return _check_row(f"battery, all {len(CHECKS)} checks / the plain forwards they need "
+                      f"(MobileNetV2 ImageNet, {size} px)", r)
+
+
+def invariance_against_forwards(rounds: int, size: int) -> list[dict[str, Any]]:
+    """``assert_batch_invariant`` and ``assert_deterministic`` on 4 hue discs against their plain
+    forwards (the batch and each image alone; two runs of the batch)."""
+    net = aa.load_model("mobilenet_v2", weights=None, device="cpu")
+    x = hue_disc([0, 90, 180, 270], size=size).images
+    alone = [x[i:i + 1] for i in range(len(x))]
+    batch = paired_ratio(_plain_forwards(net, [x, *alone]),
+                         lambda: aa.assert_batch_invariant(net, x), rounds=rounds)
+    runs = paired_ratio(_plain_forwards(net, [x, x]), lambda: aa.assert_deterministic(net, x),
+                        rounds=rounds)
+    return [_check_row(f"assert_batch_invariant, every module / batch of 4 and each alone "
+                       f"(MobileNetV2, {size} px)", batch),
+            _check_row(f"assert_deterministic, every module / 2 forwards of 4 (MobileNetV2, "
+                       f"{size} px)", runs)]
+
+
+def golden_against_forward(rounds: int, size: int) -> dict[str, Any]:
+    """A golden check of ``features.*`` (record 12 hue discs, per-kernel statistics and first
+    maps, compared with the golden file) against the plain forward of the discs."""
+    import tempfile
+
+    from actassert.golden_compare import compare
+    from actassert.golden_files import read_golden, write_golden
+    from actassert.golden_stats import collect
+
+    net = aa.load_model("mobilenet_v2", weights=None, device="cpu")
+    x = hue_disc(range(0, 360, 30), size=size).images
+    path = Path(tempfile.mkdtemp(prefix="bench-golden-")) / "features.npz"
+
+    def checked() -> Any:
+        with aa.record(net, ["features.*"], register=False) as acts:
+            net(x)
+        obtained = collect(acts)
+        if not path.is_file():
+            write_golden(obtained, path)
+        return compare(read_golden(path), obtained)
+
+    r = paired_ratio(_plain_forwards(net, [x]), checked, rounds=rounds)
+    return _check_row(f"golden check of features.* / plain forward (MobileNetV2, 12 discs of "
+                      f"{size} px)", r)
+
+
+def every_leaf_against_plain(rounds: int, size: int, model: str) -> dict[str, Any]:
+    """``record`` of every leaf against the plain forward (batch 8)."""
+    net = aa.load_model(model, weights=None, device="cpu")
+    x = torch.rand(8, 3, size, size, generator=torch.Generator().manual_seed(0))
+    r = paired_ratio(forward_fn(net, x),
+                     forward_fn(net, x, layers=aa.list_layers(net, leaves_only=True)),
+                     rounds=rounds)
+    return _check_row(f"record every leaf / plain forward ({model}, batch 8 of {size} px)", r, 1.5)
+
+
+def _merged(path: Path | None, rows: list[dict[str, Any]], only: list[str] | None
+            ) -> list[dict[str, Any]]:
+    """With ``--only``: the rows of the other groups already saved in ``path``, then ``rows``."""
+    if not only or path is None or not path.is_file():
+        return rows
+    import json
+
+    kept = [r for r in json.loads(path.read_text(encoding="utf-8"))["rows"]
+            if r.get("group", "issue 12") not in only]
+    return kept + rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="few rounds and 64 px memory runs: checks the script, not the targets")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    parser.add_argument("--only", nargs="+", choices=["issue 12", "checks"],
+                        help="measure only these groups of rows; with --json, the other rows "
+                             "already in the file are kept")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -194,22 +309,29 @@ def main() -> None:
     # --quick checks that the script runs (small images, few rounds), not the targets
     rounds, size = (3, 96) if args.quick else (12, 224)
     rows: list[dict[str, Any]] = []
-    measures: list[Callable[[], dict[str, Any] | None]] = [
-        lambda: sweep_against_truncated(rounds, 48, size),
-        lambda: record_against_plain(rounds, None if args.quick else 0.01, size),
-        lambda: copies_against_copying_all(30 if not args.quick else rounds, size),
-        lambda: peak_memory(args.quick),
-        lambda: stimuli_against_pil(rounds),
-        lambda: grid_against_subplots(rounds),
-        lambda: gpu_sweep_throughput(rounds),
+    few = 3 if args.quick else 8
+    measures: list[tuple[str, Callable[[], Any]]] = [
+        ("issue 12", lambda: sweep_against_truncated(rounds, 48, size)),
+        ("issue 12", lambda: record_against_plain(rounds, None if args.quick else 0.01, size)),
+        ("issue 12", lambda: copies_against_copying_all(30 if not args.quick else rounds, size)),
+        ("issue 12", lambda: peak_memory(args.quick)),
+        ("issue 12", lambda: stimuli_against_pil(rounds)),
+        ("issue 12", lambda: grid_against_subplots(rounds)),
+        ("issue 12", lambda: gpu_sweep_throughput(rounds)),
+        ("checks", lambda: battery_against_forwards(2 if args.quick else 5)),
+        ("checks", lambda: invariance_against_forwards(few, size)),
+        ("checks", lambda: golden_against_forward(few, size)),
+        *[("checks", lambda m=m: every_leaf_against_plain(few, size, m))
+          for m in ("resnet18", "resnet50", "mobilenet_v2")],
     ]
-    for measure in measures:
-        row = measure()
-        if row is None:
+    for group, measure in measures:
+        if args.only and group not in args.only:
             continue
-        rows.append(row)
-        print(targets_table(rows[-1:]).splitlines()[-1], flush=True)
-    save(args.json, machine=machine, quick=args.quick, rows=rows)
+        found = measure()
+        for row in found if isinstance(found, list) else [found] if found else []:
+            rows.append(row)
+            print(targets_table(rows[-1:]).splitlines()[-1], flush=True)
+    save(args.json, machine=machine, quick=args.quick, rows=_merged(args.json, rows, args.only))
 
 
 if __name__ == "__main__":

@@ -240,3 +240,24 @@ def test_torchvision_zero_init_residual_passes_dead_kernels(tmp_path):
     net = Network(module, mean=(0.5,) * 3, std=(0.25,) * 3, name="resnet18-zero", device="cpu")
     lines = run_check("dead_kernels", _subject(net, tmp_path, side=64))
     assert "zero-initialised by design" in lines[1] and "layer1.0.bn2 64 kernels" in lines[1]
+
+
+def test_the_checks_share_their_runs_so_no_input_is_run_twice(mobilenet, tmp_path):
+    """Determinism's run 1 is batch invariance's batch, and one pass of the 16 stimuli serves
+    finite, dead kernels and golden: 4 stimuli run 4 times (determinism 2, hooks on and off),
+    the 16 once, the 3 photos once; each check still reports on its own."""
+    from collections import Counter
+
+    from actassert.battery import _photos
+
+    sizes: Counter[int] = Counter()
+    handle = mobilenet.module.register_forward_pre_hook(
+        lambda module, args: sizes.update([len(args[0])]))
+    target = _subject(mobilenet, tmp_path)
+    try:
+        reports = {name: run_check(name, target) for name in CHECKS}
+    finally:
+        handle.remove()
+    assert all(reports.values()) and not target.shared  # each reported; nothing left held
+    assert sizes[4] == 4 and sizes[16] == 1
+    assert sizes[3] == (1 if _photos(96, "cpu") is not None else 0)

@@ -220,3 +220,57 @@ def test_a_reduce_mapping_can_give_one_call_its_own_function(tiny):
     with pytest.raises(ValueError, match="reduce has no function for fc"):
         with record(tiny, ["relu", "fc"], reduce={"relu": mean}):
             pass
+
+
+def _recorded_relus(layers: int) -> aa.Activations:
+    net = nn.Sequential(*[nn.ReLU() for _ in range(layers)])
+    with record(net, "*", register=False, keep_inputs=False) as acts:
+        net(torch.zeros(1, 2))
+    return acts
+
+
+def _seconds_of_a_pass(acts: aa.Activations) -> float:
+    """One pass over every key, from an empty cache (a second pass would only read the cache)."""
+    import time
+
+    acts._cache.clear()
+    begin = time.perf_counter()
+    found = [acts[key] for key in acts]
+    seconds = time.perf_counter() - begin
+    assert len(found) == len(acts)
+    return seconds
+
+
+def test_a_pass_over_every_key_is_linear_in_the_number_of_layers():
+    """The key index is kept as chunks arrive, not rebuilt per lookup: twice the layers take
+    about twice the time (a rebuild per lookup, with a scan of every request per key, made it
+    cubic: 500 layers took seconds). The fastest of 30 interleaved passes of each size."""
+    import gc
+
+    small, large = _recorded_relus(500), _recorded_relus(1000)
+    times: dict[int, list[float]] = {500: [], 1000: []}
+    gc.disable()
+    try:
+        for _ in range(30):
+            for acts in (small, large):
+                times[len(acts)].append(_seconds_of_a_pass(acts))
+    finally:
+        gc.enable()
+    fast_small, fast_large = min(times[500]), min(times[1000])
+    assert fast_large < 3 * fast_small, \
+        f"1,000 layers: {fast_large * 1e3:.2f} ms, 500: {fast_small * 1e3:.2f} ms"
+    assert fast_small < 0.05  # a lookup is microseconds, not a scan
+
+
+def test_keys_of_a_module_called_twice_are_renamed_as_the_second_call_arrives():
+    relu = nn.ReLU()
+    net = nn.Sequential(nn.Linear(2, 2), relu, nn.Linear(2, 2), relu)
+    with record(net, ["0", "1"], register=False) as acts:
+        net(torch.ones(1, 2))
+        assert list(acts) == ["0", "1#0", "1#1"]
+        first = acts["1#0"]
+        net(torch.ones(1, 2))
+    assert list(acts) == ["0", "1#0", "1#1"]
+    assert acts["1#0"].shape == (2, 2) and first.shape == (1, 2)
+    with pytest.raises(KeyError, match="called 2 times"):
+        acts["1"]
