@@ -34,7 +34,7 @@ class BatteryModel(pytest.Collector):
         from actassert.battery_names import CHECKS
 
         try:
-            _subject(self.config, self.name)
+            _load(self.config, self.name)
         except Exception as exc:  # every way a name can be wrong: one clear item, not 8 tracebacks
             return [BatteryLoadError.from_parent(self, name="load", error=exc)]
         return [BatteryCheck.from_parent(self, name=check) for check in CHECKS]
@@ -88,19 +88,31 @@ class BatteryCheck(pytest.Item):
         return self.path, None, self.nodeid
 
 
-def _subject(item: pytest.Item, spec: str) -> Any:
-    """The loaded model, stimuli and layers of ``spec``, once per session; it is told which of
-    its checks this session runs, so runs they share are kept only while one still needs them."""
+def _load(config: pytest.Config, spec: str) -> Any:
+    """The loaded model, stimuli and layers of ``spec``, once per session (at collection)."""
     from actassert.battery import subject
     from actassert.plugin import battery_options, session_device
 
-    config = item.config
     cache = config.stash.setdefault(_subjects, {})
     if spec not in cache:
         cache[spec] = subject(spec, battery_options(config), device=session_device(config))
-        cache[spec].pending = {i.name for i in item.session.items
-                               if isinstance(i, BatteryCheck) and i.parent is item.parent}
     return cache[spec]
+
+
+_told = pytest.StashKey[set[str]]()
+
+
+def _subject(item: pytest.Item, spec: str) -> Any:
+    """``spec``'s subject for a check about to run; the first time, it is told which of its
+    checks this session runs (selection is done by then), so runs they share are kept only
+    while one still needs them."""
+    target = _load(item.config, spec)
+    told = item.config.stash.setdefault(_told, set())
+    if spec not in told:
+        told.add(spec)
+        target.pending = {i.name for i in item.session.items
+                          if isinstance(i, BatteryCheck) and i.parent is item.parent}
+    return target
 
 
 def battery_items(session: pytest.Session, specs: Iterable[str]) -> Iterator[pytest.Item]:
