@@ -490,13 +490,11 @@ def record(model: ModelLike, layers: LayersLike, *,
     A record is what the module returned: an in-place operation later in the forward
     (``ReLU(inplace=True)``) or the caller changing the model's input or output afterwards cannot
     change it (``actassert._inplace`` copies exactly the outputs that need it), and the model's
-    output is bit-identical to a run without hooks. Hooks are removed and every module's train/eval flag is restored when the
-    block exits, also when the forward raises.
+    output is bit-identical to a run without hooks. Hooks are removed and every module's
+    train/eval flag is restored when the block exits, also when the forward raises.
 
-    A ``torch.compile`` model is accepted: layer names are those of the original module
-    (``layer1``; ``_orig_mod.layer1`` is read the same), and inside the block the model runs
-    eagerly (``torch.compiler.set_stance("force_eager")``, PyTorch 2.6+) so that every hook runs
-    (compiled code ignores hooks added after it was compiled, pytorch#117758).
+    A ``torch.compile`` model runs eagerly inside the block (``set_stance("force_eager")``), so
+    every hook runs (pytorch#117758); its names are the original module's (``layer1``).
 
     Args:
         model: a :class:`~actassert.Network` (images in [0, 1]) or any ``nn.Module``.
@@ -531,14 +529,13 @@ def record(model: ModelLike, layers: LayersLike, *,
     """
     root = root_module(model)
     acts = Activations(model, _resolve(model, layers, reduce))
-    if stop_early:
-        acts._stop = _EarlyStop(root, {r.name for r in acts.requests})
+    acts._stop = _EarlyStop(root, {r.name for r in acts.requests}) if stop_early else None
     keep = (reduce is None) if keep_inputs is None else keep_inputs
-    compiled = getattr(model, "module", model)  # a torch.compile wrapper of root, or root
-    with _hooks_removed_and_modes_restored(root) as handles, eager_while_recording(compiled):
+    with _hooks_removed_and_modes_restored(root) as handles, \
+            eager_while_recording(getattr(model, "module", model)):  # a compiled wrapper, or root
         if register:  # at entry, so a test failing while the block is still open gets its figures
-            registry.current().add_activations(getattr(model, "name", None)
-                                               or type(root).__name__, acts)
+            label = getattr(model, "name", None) or type(root).__name__
+            registry.current().add_activations(label, acts)
         _attach(handles, root, acts, reduce, offload, keep, skip_non_tensors)
         yield acts
         if acts.never_ran():
