@@ -35,6 +35,13 @@ SLOW_TESTS = frozenset({
     "test_timm_convnext_with_random_init_runs_the_whole_battery",
     "test_readme_quotes_the_dead_kernel_figure_the_check_prints",
     "test_torchvision_zero_init_residual_passes_dead_kernels",
+    # pytest-xdist runs start worker processes (10 to 20 s each), and the zoo's CI subset
+    "test_goldens_are_safe_under_xdist", "test_xdist_workers_write_one_merged_gallery",
+    "test_xdist_workers_get_their_device_from_the_fixture",
+    "test_a_network_that_raises_after_the_sweep_never_breaks_reporting",
+    "test_unwritable_results_folder_later_is_a_warning_not_an_internal_error",
+    "test_benchmark_fixture_gets_the_ratio_in_extra_info",
+    "test_the_ci_subset_passes_one_model_per_family",
 })
 
 
