@@ -84,6 +84,12 @@ def test_answers_say_what_training_changed():
     assert "The trend survives the control: the untrained twin does not show it." in answer
     assert "Training changes the share in 4 of 4 layers" in answer
     assert "d 5% [3–9] trained vs 30% [24–37] untrained (lower after training)" in answer
+    # layer b (40% vs 30%) differs less than the others: named, not folded into "the other"
+    partly = [*flat[:1], LayerResult("b", 200, 0, 70, 0.35, trained[1].index, None), *flat[2:]]
+    some = Experiment("colour", "Colour", "hue", "degrees", "", "", "", 0.3, big,
+                      control=partly, control_label="untrained twin").answer()
+    assert "Training changes the share in 3 of 4 layers" in some
+    assert some.endswith("; no difference in b."), some
 
 
 def test_trend_helpers():

@@ -145,11 +145,13 @@ def verdict(trained: float, untrained: float) -> str:
 
 def compare_layers(trained: list[LayerResult], untrained: list[LayerResult]) -> str:
     """Where training changed the share of selective kernels (Fisher's exact test, two-sided)."""
-    changed = []
+    changed, same = [], []
     for a, b in zip(trained, untrained, strict=True):
         p = fisher_exact(a.selective, a.kernels, b.selective, b.kernels)
         if p < ALPHA:
             changed.append((abs(a.fraction - b.fraction), a, b))
+        else:
+            same.append(a.layer)
     n = len(trained)
     if not changed:
         return (f"Trained and untrained shares do not differ in any of the {n} layers "
@@ -160,11 +162,9 @@ def compare_layers(trained: list[LayerResult], untrained: list[LayerResult]) -> 
         f"{Share(b.selective, b.kernels).text()} untrained"
         f" ({'higher' if a.fraction > b.fraction else 'lower'} after training)"
         for _, a, b in shown)
-    rest = n - len(changed)
     return (f"Training changes the share in {len(changed)} of {n} layers (Fisher's exact test, "
             f"p < {ALPHA:g}; 95% Wilson intervals), most in {listed}"
-            + ("; the other layer does not differ." if rest == 1 else
-               f"; the other {rest} do not differ." if rest else "."))
+            + (f"; no difference in {', '.join(same)}." if same else "."))
 
 
 def longest_run(values: Sequence[float | None]) -> int:
