@@ -248,7 +248,10 @@ def zero_initialised(net: Any, key: str, kernels: int) -> torch.Tensor | None:
     any norm layer (BatchNorm, LayerNorm, GroupNorm, InstanceNorm, and subclasses such as
     timm's ``LayerNorm2d``) with one weight per kernel that is exactly 0.
     """
-    module = dict(root_module(net).named_modules()).get(key.split("#")[0])
+    try:  # one lookup down the dotted path, not a dict of every module per layer asked
+        module: nn.Module | None = root_module(net).get_submodule(key.split("#")[0])
+    except AttributeError:  # a container's field (``attn.0``) or no such module
+        module = None
     norms = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
     weight = getattr(module, "weight", None)
     if not isinstance(module, norms) or not isinstance(weight, torch.Tensor) \
