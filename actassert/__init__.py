@@ -79,7 +79,7 @@ if TYPE_CHECKING:
     from actassert.invariance import assert_batch_invariant, assert_hooks_transparent
     from actassert.layers import list_layers
     from actassert.measures import Responses, sweep
-    from actassert.models import Network, load_model
+    from actassert.models.loading import Network, load_model
     from actassert.recording import Activations, record
     from actassert.responsiveness import Responsiveness
     from actassert.stimuli import Stimuli

@@ -10,10 +10,10 @@ import torch
 from torch import Tensor, nn
 
 from actassert import registry
-from actassert._messages import MAX_LISTED
-from actassert._messages import fail as _fail
-from actassert._messages import listing as _listing
-from actassert._modes import mode_dependent
+from actassert._support.messages import MAX_LISTED
+from actassert._support.messages import fail as _fail
+from actassert._support.messages import listing as _listing
+from actassert._support.modes import mode_dependent
 from actassert.invariance import assert_deterministic
 from actassert.proportions import Share, fisher_exact
 from actassert.tuning import (

@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
-from actassert._messages import fail
-from actassert._paired import paired_ratio, timer_for
+from actassert._support.messages import fail
+from actassert._support.paired import paired_ratio, timer_for
 from actassert.measures import sweep
 from actassert.recording import record
 

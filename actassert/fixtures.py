@@ -16,7 +16,7 @@ from contextlib import ExitStack
 
 import torch
 
-from actassert.models import Network, load_model
+from actassert.models.loading import Network, load_model
 from actassert.recording import Activations, record
 from actassert.types import DeviceLike, ModelLike, WeightsLike
 

@@ -20,8 +20,8 @@ from typing import Any, TypeGuard
 import torch
 from torch import Tensor
 
-from actassert._compiled import eager_while_recording
-from actassert._messages import fail, listing
+from actassert._support.compiled import eager_while_recording
+from actassert._support.messages import fail, listing
 from actassert.determinism import RandomStates, TorchFlags
 from actassert.errors import NeverRanWarning
 from actassert.layers import root_module

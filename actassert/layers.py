@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
-from actassert._compiled import original, strip_prefix
+from actassert._support.compiled import original, strip_prefix
 from actassert.errors import LayerNotFoundError
 
 if TYPE_CHECKING:

@@ -36,9 +36,9 @@ import torch
 import torch.nn.functional as F
 
 from actassert import registry
-from actassert._memory import release_freed_memory
-from actassert._progress import Progress
-from actassert._progress import wanted as progress_wanted
+from actassert._support.memory import release_freed_memory
+from actassert._support.progress import Progress
+from actassert._support.progress import wanted as progress_wanted
 from actassert.blank import BaselineLike, blank_baseline, check_baseline
 from actassert.errors import NeverRanWarning, SweepError
 from actassert.layers import resolve_layers, root_module

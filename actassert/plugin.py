@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from actassert import _hypothesis, registry
+from actassert import registry
+from actassert._support import hypothesis as _hypothesis
+from actassert.artefacts.reporting import Summary, dump_artefacts, missing_weights_as_skip
 from actassert.errors import ActAssertError, ActAssertWarning
-from actassert.reporting import Summary, dump_artefacts, missing_weights_as_skip
 from actassert.settings import (
     DUMP_CHOICES,
     INI,
@@ -41,10 +42,10 @@ if TYPE_CHECKING:
 
     import torch
 
-    from actassert.battery import Options
+    from actassert.battery.checks import Options
     from actassert.determinism import Deterministic
     from actassert.fixtures import HookedLayersFixture, ModelFixture
-    from actassert.golden import ActivationRegressionFixture
+    from actassert.golden.fixture import ActivationRegressionFixture
     from actassert.stimuli import BoundStimuli
 
 settings_key = pytest.StashKey[Settings]()
@@ -110,7 +111,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(f"actassert: {exc}") from None
     if settings.device not in ("auto", "cpu"):  # cuda, cuda:N, mps: is it really there?
-        from actassert._device import resolve_device
+        from actassert._support.device import resolve_device
 
         try:
             resolve_device(settings.device)
@@ -119,7 +120,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[settings_key] = settings
     config.pluginmanager.register(Summary(config, settings), "actassert-summary")
     if not hasattr(config, "workerinput"):  # the xdist controller or a plain run
-        from actassert.artefacts import clean_results
+        from actassert.artefacts.results import clean_results
 
         clean_results(settings.results_dir)
     from actassert import weightfiles
@@ -150,7 +151,7 @@ def pytest_report_header(config: pytest.Config) -> str:
             versions.append(f"{package} missing")
     device = settings.device
     if "torch" in sys.modules:  # resolving "auto" would otherwise import torch for every run
-        from actassert._device import resolve_device
+        from actassert._support.device import resolve_device
 
         device = f"{settings.device} -> {resolve_device(settings.device)}"
     dirs = ", ".join(str(d) for d in settings.weight_dirs) or "none"
@@ -164,15 +165,15 @@ def get_settings(config: pytest.Config) -> Settings:
 
 def session_device(config: pytest.Config) -> torch.device:
     """The ``torch.device`` of a run: ``--actassert-device``, with each xdist worker its GPU."""
-    from actassert._device import resolve_device
+    from actassert._support.device import resolve_device
 
     worker = getattr(config, "workerinput", {}).get("workerid")  # gwK under pytest-xdist
     return resolve_device(get_settings(config).device, worker=worker)
 
 
 def battery_options(config: pytest.Config) -> Options:
-    """The battery's options (``actassert.battery.Options``) of a pytest run."""
-    from actassert.battery import Options
+    """The battery's options (``actassert.battery.checks.Options``) of a pytest run."""
+    from actassert.battery.checks import Options
 
     battery = get_settings(config).battery
     return Options(golden_dir=battery.golden_dir, max_dead=battery.max_dead,
@@ -186,7 +187,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                                   items: list[pytest.Item]) -> None:
     models = get_settings(config).battery.models
     if models:
-        from actassert.battery_items import battery_items
+        from actassert.battery.items import battery_items
 
         items.extend(battery_items(session, models))
 
@@ -264,7 +265,7 @@ def activation_regression(lazy_datadir: Path, original_datadir: Path,
     fails; later runs compare per-kernel statistics layer by layer in forward order and name the
     first changed layer; ``--force-regen`` rewrites goldens that differ.
     """
-    from actassert.golden import ActivationRegressionFixture
+    from actassert.golden.fixture import ActivationRegressionFixture
 
     return ActivationRegressionFixture(lazy_datadir, original_datadir, request)
 
@@ -294,7 +295,7 @@ def pytest_runtest_makereport(item: pytest.Item,
 
 def _html_extras(item: pytest.Item, report: pytest.TestReport) -> None:
     """The figures as pytest-html image extras (never breaks the run)."""
-    from actassert.html_extras import add_figure_extras
+    from actassert.artefacts.html_extras import add_figure_extras
 
     try:
         add_figure_extras(item.config, report)
@@ -309,7 +310,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     try:
         yield
     finally:
-        models = sys.modules.get("actassert.models")
+        models = sys.modules.get("actassert.models.loading")
         if models is not None:
             _guard_shared_models(item, models)
 

@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from actassert import registry
-from actassert._compiled import eager_while_recording
-from actassert._fields import tensor_fields
 from actassert._inplace import OutputCopies, module_structure
+from actassert._support.compiled import eager_while_recording
+from actassert._support.fields import tensor_fields
 from actassert.attention import attention_weights, check_attention, is_attention
 from actassert.errors import ActAssertError, ForwardStopped, NeverRanWarning, RecordingError
 from actassert.layers import LayerRequest, resolve_layers, root_module

@@ -6,7 +6,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from actassert._hypothesis import current_example
+from actassert._support.hypothesis import current_example
 
 __all__ = ["TestRecord", "current", "begin", "end", "KEEP_LAST"]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actassert._device import check_device_spelling
+from actassert._support.device import check_device_spelling
 
 __all__ = [
     "OPTION_DEVICE", "OPTION_WEIGHTS_DIR", "OPTION_REQUIRE_WEIGHTS", "OPTION_RESULTS_DIR",

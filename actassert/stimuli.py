@@ -28,11 +28,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from actassert._colour import disc_colours, luma
-from actassert._image_io import fit_image, read_source
-from actassert._stimulus_set import Stimuli
-from actassert._stimulus_set import to_device as _device
+from actassert._support.colour import disc_colours, luma
+from actassert._support.image_io import fit_image, read_source
 from actassert.errors import StimulusError
+from actassert.stimulus_set import Stimuli
+from actassert.stimulus_set import to_device as _device
 
 __all__ = ["SHAPE_KINDS", "BoundStimuli", "Stimuli", "gratings", "hue_disc", "load_images", "on",
            "shapes"]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from hypothesis import strategies as hs
 
-from actassert._hypothesis import register_profile
+from actassert._support.hypothesis import register_profile
 from actassert.errors import StimulusError
 
 if TYPE_CHECKING:

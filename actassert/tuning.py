@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from actassert._kernel_ids import kernel_positions
+from actassert._support.kernel_ids import kernel_positions
 from actassert.errors import TuningError
 from actassert.responsiveness import DEFAULT_RESPONSIVENESS, Responsiveness
 

@@ -15,8 +15,8 @@ from torch import nn
 from torchvision.models import WeightsEnum
 
 if TYPE_CHECKING:
-    from actassert._stimulus_set import Stimuli
-    from actassert.models import Network
+    from actassert.models.loading import Network
+    from actassert.stimulus_set import Stimuli
 
 __all__ = ["ModelLike", "DeviceLike", "WeightsLike", "ImagesLike", "HasShape", "ForwardLike",
            "LayersLike", "OutputReducer", "ReduceLike", "MapsReducer", "SweepReduceLike",

@@ -36,8 +36,8 @@ PARTS = {
     "ReLU": ("~", ("<built-in method torch.relu_>", "<built-in method torch.relu>")),
     "max pool": ("~", ("<built-in method torch.max_pool2d>",)),
     "foreground reduction": ("measures.py", ("__call__",)),
-    "preprocessing": ("models.py", ("preprocess",)),
-    "returning freed memory to the system": ("_memory.py", ("release_freed_memory",)),
+    "preprocessing": ("models/loading.py", ("preprocess",)),
+    "returning freed memory to the system": ("_support/memory.py", ("release_freed_memory",)),
 }
 
 

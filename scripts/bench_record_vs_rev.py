@@ -6,7 +6,7 @@ Each side runs in its own process (ResNet-50, random weights, one thread), loade
 parent asks them for one forward each, in an order flipped every round, so the drift of a shared
 machine scales both and cancels. Prints the median ratio of record (this checkout) / record (REV,
 default ``main``) and of record / plain forward in this checkout, with the 95% interval of each
-median (``actassert._paired.median_interval``).
+median (``actassert._support.paired.median_interval``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from actassert._paired import median_interval  # noqa: E402
+from actassert._support.paired import median_interval  # noqa: E402
 
 WORKER = """
 import sys, time, torch

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 import actassert as aa
-from actassert._paired import PairedRatio, paired_ratio
+from actassert._support.paired import PairedRatio, paired_ratio
 from actassert.tutorial import default_layers
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -36,7 +36,7 @@ MODELS = ("resnet18", "resnet50", "mobilenet_v2")
 
 
 def _paired(plain: Method, method: Method, rounds: int) -> PairedRatio:
-    """Median ratio to the plain forward, with quartiles (see actassert._paired)."""
+    """Median ratio to the plain forward, with quartiles (see actassert._support.paired)."""
     return paired_ratio(plain, method, rounds=rounds)
 
 

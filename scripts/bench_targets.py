@@ -36,7 +36,7 @@ import torch
 
 import actassert as aa
 from actassert._inplace import OutputCopies
-from actassert._paired import PairedRatio, paired_ratio, timer_for
+from actassert._support.paired import PairedRatio, paired_ratio, timer_for
 from actassert.bench import forward_fn
 from actassert.drawing import kernel_grid
 from actassert.stimuli import hue_disc
@@ -201,7 +201,7 @@ def battery_against_forwards(rounds: int) -> dict[str, Any]:
     the selectivity sweeps' 12 discs and 8 circles."""
     import tempfile
 
-    from actassert.battery import CHECKS, Options, _photos, run_check, subject
+    from actassert.battery.checks import CHECKS, Options, _photos, run_check, subject
     from actassert.stimuli import shapes
 
     golden_dir = Path(tempfile.mkdtemp(prefix="bench-goldens-"))  # the first round writes it
@@ -248,9 +248,9 @@ def golden_against_forward(rounds: int, size: int) -> dict[str, Any]:
     maps, compared with the golden file) against the plain forward of the discs."""
     import tempfile
 
-    from actassert.golden_compare import compare
-    from actassert.golden_files import read_golden, write_golden
-    from actassert.golden_stats import collect
+    from actassert.golden.compare import compare
+    from actassert.golden.files import read_golden, write_golden
+    from actassert.golden.stats import collect
 
     net = aa.load_model("mobilenet_v2", weights=None, device="cpu")
     x = hue_disc(range(0, 360, 30), size=size).images

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from actassert import Network, list_layers, load_model, record, stimuli
-from actassert.golden_stats import STATISTICS, Golden, collect
-from actassert.golden_tolerance import default_tolerance
+from actassert.golden.stats import STATISTICS, Golden, collect
+from actassert.golden.tolerance import default_tolerance
 
 
 def _golden(net: Any, images: torch.Tensor, *, threads: int = 2, batch: int = 4,
@@ -60,7 +60,7 @@ class _Cast(torch.nn.Module):
 def _largest(base: Golden, other: Golden) -> tuple[float, str, float]:
     """(largest relative difference of a value statistic, where, most sign flips of a kernel).
 
-    Relative to the layer's range, as the check measures it (``actassert.golden_tolerance``).
+    Relative to the layer's range, as the check measures it (``actassert.golden.tolerance``).
     """
     rel, where, flips = 0.0, "", 0.0
     for layer in base.layers:

@@ -16,7 +16,7 @@ from torch import nn
 torchvision.models.get_model_weights("resnet18")
 torchvision.models.list_models(torchvision.models)
 # The same for actassert's own modules: an inner run must see the classes the outer one sees.
-for _name in ("artefacts", "assertions", "drawing", "measures", "models", "recording",
+for _name in ("artefacts.results", "assertions", "drawing", "measures", "models.loading", "recording",
               "stimuli", "strategies", "tuning", "tutorial"):
     importlib.import_module(f"actassert.{_name}")
 

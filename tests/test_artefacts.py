@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from actassert.artefacts import GALLERY_FILE, META_FILE, safe_name
+from actassert.artefacts.results import GALLERY_FILE, META_FILE, safe_name
 from actassert.settings import OPTION_DUMP, OPTION_MAX_IMAGES, OPTION_RESULTS_DIR
 
 RUN = ("--actassert-device=cpu", "-p", "no:cacheprovider")

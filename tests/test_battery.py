@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from actassert import Network, load_model
-from actassert.battery import Options, Subject, battery_stimuli, parse_model_spec, run_check
-from actassert.battery_names import CHECKS
+from actassert.battery.checks import Options, Subject, battery_stimuli, parse_model_spec, run_check
+from actassert.battery.names import CHECKS
 
 RUN = ("--actassert-device=cpu", "-p", "no:cacheprovider", "-p", "no:randomly", "-rA")
 MOBILENET = "mobilenet_v2@IMAGENET1K_V1"
@@ -164,7 +164,7 @@ def test_readme_quotes_the_dead_kernel_figure_the_check_prints():
     import pathlib
     import re
 
-    from actassert.battery import subject
+    from actassert.battery.checks import subject
 
     pytest.importorskip("skimage")  # the figure counts the photos too
     readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
@@ -248,7 +248,7 @@ def test_the_checks_share_their_runs_so_no_input_is_run_twice(mobilenet, tmp_pat
     the 16 once, the 3 photos once; each check still reports on its own."""
     from collections import Counter
 
-    from actassert.battery import _photos
+    from actassert.battery.checks import _photos
 
     sizes: Counter[int] = Counter()
     handle = mobilenet.module.register_forward_pre_hook(

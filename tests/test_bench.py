@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from actassert._device import resolve_device, worker_index
+from actassert._support.device import resolve_device, worker_index
 from actassert.bench import Overhead, assert_overhead_below, overhead
 
 

@@ -107,7 +107,7 @@ def test_without_set_stance_recording_a_compiled_model_is_refused_with_the_fix(m
 
 
 def test_the_battery_runs_on_a_compiled_factory(pytester):
-    from actassert.battery_names import CHECKS
+    from actassert.battery.names import CHECKS
 
     spec = "tests_support.models:tiny_compiled"
     result = pytester.runpytest("--actassert-device=cpu", "-p", "no:cacheprovider", "-p",

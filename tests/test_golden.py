@@ -6,9 +6,9 @@ import torch
 
 from actassert import cli
 from actassert.errors import GoldenError
-from actassert.golden_compare import compare, metadata_differences
-from actassert.golden_stats import collect, kernel_stats
-from actassert.golden_tolerance import Tolerance, choose_tolerance, default_tolerance
+from actassert.golden.compare import compare, metadata_differences
+from actassert.golden.stats import collect, kernel_stats
+from actassert.golden.tolerance import Tolerance, choose_tolerance, default_tolerance
 from actassert.measures import Responses
 
 
@@ -139,7 +139,7 @@ def test_goldens_get_the_mode_a_plain_write_gives(tmp_path, umask, mode):
     import os
     import stat
 
-    from actassert.golden_files import write_golden
+    from actassert.golden.files import write_golden
 
     golden = collect({"a": torch.ones(2, 3, 4, 4)})
     old = os.umask(umask)

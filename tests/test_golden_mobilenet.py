@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from actassert import Network, cli, list_layers, load_model, record, stimuli
-from actassert.golden_files import read_golden, write_golden
+from actassert.golden.files import read_golden, write_golden
 
 SIZE = 112
 

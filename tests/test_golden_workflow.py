@@ -6,7 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from actassert.golden_files import read_golden, write_golden
+from actassert.golden.files import read_golden, write_golden
 
 INNER = """
 import os
@@ -117,7 +117,7 @@ def test_read_golden_rejects_files_that_are_not_goldens(tmp_path):
 
 
 def test_golden_file_round_trip(tmp_path):
-    from actassert.golden_stats import Golden
+    from actassert.golden.stats import Golden
 
     golden = Golden(layers=["b", "a#1"], stats={"b": np.ones((5, 2)), "a#1": np.zeros((5, 3))},
                     maps={"b": np.ones((2, 4, 4), np.float16)}, meta={"device": "cpu"})

@@ -12,8 +12,8 @@ import torch
 import actassert as aa
 from actassert import weightfiles
 from actassert.errors import MissingExtraError, ModelSourceError, WeightsUnavailableError
-from actassert.model_sources import ModelSpec
 from actassert.models import clear_model_cache
+from actassert.models.names import ModelSpec
 
 try:  # every test of this file needs the hf extra
     import transformers
@@ -68,7 +68,7 @@ def dinov2_folder(tmp_path_factory):
 
 
 def test_hf_names_parse_as_hub_ids_or_folders():
-    from actassert.model_sources import parse_model_name
+    from actassert.models.names import parse_model_name
 
     assert parse_model_name("hf:google/vit-base-patch16-224") == ModelSpec(
         "hf", "google/vit-base-patch16-224")
@@ -223,7 +223,7 @@ def test_a_hub_model_loads_offline_from_the_hugging_face_cache(empty_hf_cache, v
 
 
 def test_the_battery_runs_on_a_saved_hf_model(pytester, convnext_folder):
-    from actassert.battery_names import CHECKS
+    from actassert.battery.names import CHECKS
 
     spec = f"hf:{convnext_folder}@none"
     result = pytester.runpytest("--actassert-device=cpu", "-p", "no:cacheprovider", "-p",

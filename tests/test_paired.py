@@ -1,4 +1,4 @@
-"""Paired, interleaved timing (actassert._paired): ratios, confidence of the median, precision."""
+"""Paired, interleaved timing (actassert._support.paired): ratios, confidence of the median, precision."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from actassert._paired import median_interval, paired_ratio
+from actassert._support.paired import median_interval, paired_ratio
 
 
 def _scripted_timer(times: dict[str, list[float]]):

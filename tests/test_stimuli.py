@@ -539,7 +539,7 @@ def _fit_image_before_torchvision(image: Image.Image, size: int, fit: str) -> np
 ])
 def test_fit_image_gives_the_bytes_of_the_former_implementation(width: int, height: int,
                                                                 size: int, fit: str) -> None:
-    from actassert._image_io import fit_image
+    from actassert._support.image_io import fit_image
 
     pixels = np.random.default_rng(width * height + size).integers(0, 256, (height, width, 3))
     image = Image.fromarray(pixels.astype(np.uint8), "RGB")

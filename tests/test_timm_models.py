@@ -10,7 +10,7 @@ import torch
 
 import actassert as aa
 from actassert import registry, weightfiles
-from actassert.artefacts import kernel_maps, write_artefacts
+from actassert.artefacts.results import kernel_maps, write_artefacts
 from actassert.drawing import kernel_grid
 from actassert.errors import MissingExtraError, ModelNotFoundError, WeightsUnavailableError
 from actassert.models import cached_models, clear_model_cache, evict

@@ -255,7 +255,7 @@ def test_tutorial_command_prints_progress_and_answers(tmp_path, capsys):
 
 
 def test_tutorial_control_flag(tmp_path, capsys, monkeypatch):
-    import actassert.cli_commands as commands
+    import actassert.cli.commands as commands
 
     seen = []
     monkeypatch.setattr(commands, "run_tutorial", lambda net, out, **kw: seen.append(kw) or (
@@ -300,7 +300,7 @@ def test_report_loads_in_chromium_with_no_missing_image(small_report, tmp_path):
 def test_a_factory_model_is_studied_without_a_control():
     import argparse
 
-    from actassert.cli_commands import _twin
+    from actassert.cli.commands import _twin
 
     args = argparse.Namespace(model="json:loads", control=0, device="cpu")  # module:function
     twin, note = _twin(args, object(), Progress(enabled=False))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from PIL import Image
 
-from actassert._kernel_ids import kernel_positions
+from actassert._support.kernel_ids import kernel_positions
 from actassert.drawing._common import as_float_array, check_int, save_png
 from actassert.errors import DrawingError
 

@@ -5,8 +5,8 @@ over the network (``default_layers``) and writes the figures, ``summary.json`` (
 the page) and ``report.html``; ``measure`` gives the numbers alone, without figures.
 """
 
+from actassert.layer_choice import ACTIVATIONS, default_layers
 from actassert.tutorial.design import Design
-from actassert.tutorial.layers import ACTIVATIONS, default_layers
 from actassert.tutorial.measure import Measured, measure
 from actassert.tutorial.progress import Progress
 from actassert.tutorial.run import Report, run_tutorial

@@ -6,7 +6,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from actassert._html import figure_html, page
+from actassert._support.html import figure_html, page
 from actassert.tutorial.analysis import PLOTTED_KERNELS
 from actassert.tutorial.layer_figures import GRID_TOP
 from actassert.tutorial.page_text import (

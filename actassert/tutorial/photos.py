@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from actassert import drawing
-from actassert._image_io import fit_image
+from actassert._support.image_io import fit_image
 from actassert.recording import record
 from actassert.stimuli import Stimuli
 from actassert.tutorial.design import PHOTOS

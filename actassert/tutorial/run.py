@@ -12,12 +12,12 @@ import torch
 import torchvision
 
 from actassert import __version__, drawing
+from actassert.layer_choice import default_layers
 from actassert.responsiveness import Responsiveness
 from actassert.tutorial.depth_plot import depth_plot
 from actassert.tutorial.design import Design, shape_label
 from actassert.tutorial.findings import Experiment
 from actassert.tutorial.layer_figures import LayerFigures, layer_figures
-from actassert.tutorial.layers import default_layers
 from actassert.tutorial.measure import control_label, study
 from actassert.tutorial.page import write_page
 from actassert.tutorial.photos import Photos, photo_section

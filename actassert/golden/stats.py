@@ -2,7 +2,7 @@
 
 A :class:`Golden` is built from an :class:`~actassert.Activations` (``record``), a
 :class:`~actassert.Responses` (``sweep``) or a mapping of tensors, and is plain NumPy, so it is
-written to ``.npz`` and read back without pickle (see :mod:`actassert.golden_files`).
+written to ``.npz`` and read back without pickle (see :mod:`actassert.golden.files`).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ folder beside the test module (``test_module/test_name.npz``), ``--force-regen``
 goldens that differ, ``--regen-all`` rewrites every golden, and on a mismatch the run's data is
 written as ``test_name.obtained.npz`` in the test's temporary copy of that folder. What is
 specific to activations lives here: per-kernel statistics in forward order
-(:mod:`~actassert.golden_stats`), tolerances per device and dtype
-(:mod:`~actassert.golden_tolerance`), the first changed layer (:mod:`~actassert.golden_compare`)
+(:mod:`~actassert.golden.stats`), tolerances per device and dtype
+(:mod:`~actassert.golden.tolerance`), the first changed layer (:mod:`~actassert.golden.compare`)
 and its kernel grids in the test's failure artefacts.
 """
 
@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from actassert import registry
 from actassert.errors import GoldenFileError
-from actassert.golden_compare import LayerDiff, compare
-from actassert.golden_files import read_golden, write_golden
-from actassert.golden_message import failure_message
-from actassert.golden_stats import Golden, collect
-from actassert.golden_tolerance import choose_tolerance, layer_tolerances
+from actassert.golden.compare import LayerDiff, compare
+from actassert.golden.files import read_golden, write_golden
+from actassert.golden.message import failure_message
+from actassert.golden.stats import Golden, collect
+from actassert.golden.tolerance import choose_tolerance, layer_tolerances
 
 if TYPE_CHECKING:
     import pytest
@@ -130,7 +130,7 @@ class ActivationRegressionFixture:
             basename: the golden's name without extension (default: the test's name).
             fullpath: the golden's full path, instead of the data folder beside the test module.
             default_tolerance: ``dict(rtol=, atol=)`` for every layer. Default: the pair of this
-                device and dtype (see :mod:`actassert.golden_tolerance`); a golden made on
+                device and dtype (see :mod:`actassert.golden.tolerance`); a golden made on
                 another device or dtype uses the looser of the two pairs, and says so.
             tolerances: per-layer pairs, ``{"features.1*": dict(rtol=1e-3)}`` (names or globs).
             maps: keep the first image's maps (float16, capped) for failure figures.

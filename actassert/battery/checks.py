@@ -17,10 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from actassert._messages import fail, listing
+from actassert._support.messages import fail, listing
 from actassert.assertions import assert_eval_mode
-from actassert.battery_names import CHECKS
-from actassert.battery_shared import leaf_pass, reference_of, span, stimuli_pass_of
+from actassert.battery.names import CHECKS
+from actassert.battery.shared import leaf_pass, reference_of, span, stimuli_pass_of
 from actassert.errors import NeverRanWarning
 from actassert.invariance import (
     _network_deterministic,
@@ -119,8 +119,8 @@ def subject(spec: str, options: Options | None = None, *, device: Any = "auto",
 
     ``download=False`` never downloads weights; None follows the configured policy.
     """
-    from actassert.models import load_model
-    from actassert.tutorial.layers import default_layers
+    from actassert.layer_choice import default_layers
+    from actassert.models.loading import load_model
 
     name, weights = parse_model_spec(spec)
     net = load_model(name, weights=weights, device=device, download=download)
@@ -322,14 +322,14 @@ def _dead_shares_by_design(net: Any, spans: Mapping[str, torch.Tensor]
 
 def _golden(target: Subject) -> list[str]:
     __tracebackhide__ = True
-    from actassert.battery_golden import check_golden
+    from actassert.battery.golden_check import check_golden
 
     return check_golden(target)
 
 
 def _selectivity(target: Subject) -> list[str]:
     __tracebackhide__ = True
-    from actassert.battery_selectivity import check_selectivity
+    from actassert.battery.selectivity_check import check_selectivity
 
     return check_selectivity(target)
 

@@ -14,17 +14,17 @@ import torch
 import torchvision.models as tvm
 from torch import nn
 
-from actassert._compiled import original
-from actassert._device import resolve_device
-from actassert._factory import check_weights
-from actassert._modes import training_mode_dependent
+from actassert._support.compiled import original
+from actassert._support.device import resolve_device
+from actassert._support.modes import training_mode_dependent
 from actassert.errors import (
     DeterminismWarning,
     ModelNotFoundError,
     WeightsFallbackWarning,
     WeightsUnavailableError,
 )
-from actassert.model_sources import Built, ModelSpec, build, parse_model_name
+from actassert.models.factory_source import check_weights
+from actassert.models.names import Built, ModelSpec, build, parse_model_name
 from actassert.weightfiles import resolve_checkpoint
 
 if TYPE_CHECKING:
@@ -354,7 +354,7 @@ def load_model(name: str, *, weights: WeightsLike = "DEFAULT", device: DeviceLik
     (timm, the ``timm`` extra; mean, std and input size from its ``pretrained_cfg``, weights
     through timm's Hugging Face cache, which offline is searched without network access),
     ``"hf:google/vit-base-patch16-224"`` or ``"hf:FOLDER"`` (Hugging Face transformers, the ``hf``
-    extra; mean, std and input size from its image processor; see ``actassert._hf``), or
+    extra; mean, std and input size from its image processor; see ``actassert.models.hf_source``), or
     ``"my_pkg.models:build"``: a zero-argument factory returning an ``nn.Module`` (ImageNet
     mean/std, 224 px) or an :class:`Network` (its own mean, std and input size), called under
     ``torch.manual_seed(seed)``.

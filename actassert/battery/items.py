@@ -1,7 +1,7 @@
 """The battery as pytest items: ``pytest --actassert-model NAME`` collects one item per check.
 
 Imported by the plugin only when a model is named, and free of torch at import: the checks load
-``actassert.battery`` (and the model) when the first item runs.
+``actassert.battery.checks`` (and the model) when the first item runs.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class BatteryModel(pytest.Collector):
     """
 
     def collect(self) -> Iterable[pytest.Item]:
-        from actassert.battery_names import CHECKS
+        from actassert.battery.names import CHECKS
 
         try:
             _load(self.config, self.name)
@@ -73,7 +73,7 @@ class BatteryCheck(pytest.Item):
     """One check of one model: ``mobilenet_v2::eval_mode``."""
 
     def runtest(self) -> None:
-        from actassert.battery import run_check
+        from actassert.battery.checks import run_check
 
         lines = run_check(self.name, _subject(self, self.parent.name))  # type: ignore[union-attr]
         self.add_report_section("call", REPORT_SECTION, "\n".join(lines))
@@ -90,7 +90,7 @@ class BatteryCheck(pytest.Item):
 
 def _load(config: pytest.Config, spec: str) -> Any:
     """The loaded model, stimuli and layers of ``spec``, once per session (at collection)."""
-    from actassert.battery import subject
+    from actassert.battery.checks import subject
     from actassert.plugin import battery_options, session_device
 
     cache = config.stash.setdefault(_subjects, {})

@@ -51,7 +51,7 @@ class Summary:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput") or not self.tests:
             return
-        from actassert.artefacts import write_gallery
+        from actassert.artefacts.results import write_gallery
 
         try:
             self.gallery = write_gallery(self.settings.results_dir)
@@ -102,7 +102,7 @@ def dump_artefacts(item: pytest.Item, report: pytest.TestReport, settings: Setti
     record = registry.current()
     if not wanted or record.is_empty() or settings.max_images == 0:
         return
-    from actassert.artefacts import safe_name
+    from actassert.artefacts.results import safe_name
 
     folder = settings.results_dir / safe_name(item.nodeid)
     try:
@@ -121,7 +121,7 @@ def dump_artefacts(item: pytest.Item, report: pytest.TestReport, settings: Setti
 def _write(item: pytest.Item, report: pytest.TestReport, settings: Settings, record: Any,
            folder: Any) -> tuple[list[str], list[Any]]:
     """Draw and write the figures and the folder's index card; the report lines and the files."""
-    from actassert.artefacts import write_artefacts, write_meta
+    from actassert.artefacts.results import write_artefacts, write_meta
 
     written = write_artefacts(record, folder, max_images=settings.max_images)
     message = "\n".join(report.longreprtext.splitlines()[-40:]) if report.failed else ""

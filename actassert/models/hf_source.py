@@ -26,9 +26,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from actassert._timm import hub_offline
 from actassert.errors import MissingExtraError, ModelSourceError, WeightsUnavailableError
-from actassert.model_sources import Built
+from actassert.models.names import Built
+from actassert.models.timm_source import hub_offline
 
 __all__ = ["build_hf", "preprocessing"]
 

@@ -5,7 +5,7 @@ range (the largest ``|min|`` or ``|max|`` of any kernel in the golden) for value
 share of positive positions, so ``rtol`` reads as "a fraction of the layer's range" and a
 kernel whose mean sits near 0 is not held to a tighter bound than its neighbours.
 
-The share of positive positions also allows :data:`~actassert.golden_compare.SIGN_FLIPS` values
+The share of positive positions also allows :data:`~actassert.golden.compare.SIGN_FLIPS` values
 per kernel to change sign: values within rounding of 0 do, with the thread count.
 
 The CPU defaults come from ``python scripts/golden_tolerances.py`` (README, "Regression

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from actassert.reporting import ARTEFACT_PROPERTY
+from actassert.artefacts.reporting import ARTEFACT_PROPERTY
 
 __all__ = ["html_report_path", "add_figure_extras"]
 

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from actassert._messages import fail
+from actassert._support.messages import fail
 from actassert.assertions import assert_prefers_larger
 from actassert.measures import sweep
-from actassert.model_sources import parse_model_name
-from actassert.models import load_model
+from actassert.models.loading import load_model
+from actassert.models.names import parse_model_name
 from actassert.proportions import fisher_exact
 from actassert.stimuli import hue_disc, shapes
 from actassert.tuning import median_preferred
 
 if TYPE_CHECKING:
-    from actassert.battery import Subject
+    from actassert.battery.checks import Subject
 
 __all__ = ["CONTROL_SEED", "MIN_INDEX", "check_selectivity", "control_twin"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from actassert.battery_names import CHECKS
+from actassert.battery.names import CHECKS
 
 __all__ = ["add_check_parser", "run_check_command"]
 
@@ -44,7 +44,7 @@ def add_check_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
 
 def run_check_command(args: argparse.Namespace) -> int:
     """Run the checks; print ``PASS``/``FAIL`` per check with its lines or message."""
-    from actassert.battery import Options, run_check, subject
+    from actassert.battery.checks import Options, run_check, subject
 
     options = Options(golden_dir=args.golden_dir, force_regen=args.force_regen,
                       max_dead=args.max_dead, min_colour=args.min_colour,

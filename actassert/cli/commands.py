@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from actassert import diff, stimuli
-from actassert.cli import DEFAULT_MODEL
-from actassert.cli_check import run_check_command
+from actassert import stimuli
+from actassert.cli.check import run_check_command
+from actassert.cli.parser import DEFAULT_MODEL
 from actassert.errors import NeverRanWarning
+from actassert.golden import checkpoint_diff as diff
 from actassert.layers import list_layers, resolve_layers
-from actassert.model_sources import parse_model_name
-from actassert.models import Network, load_model
+from actassert.models.loading import Network, load_model
+from actassert.models.names import parse_model_name
 from actassert.recording import record
 from actassert.settings import unwritable_reason
 from actassert.tutorial import Design, Progress, run_tutorial

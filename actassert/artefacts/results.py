@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actassert._html import figure_html, page
+from actassert._support.html import figure_html, page
 from actassert.registry import TestRecord
 
 __all__ = ["safe_name", "Artefacts", "write_artefacts", "write_gallery", "clean_results",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actassert.golden_compare import Comparison, KernelDiff, LayerDiff
+from actassert.golden.compare import Comparison, KernelDiff, LayerDiff
 
 __all__ = ["failure_message", "table"]
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from actassert.errors import NeverRanWarning, RecordingError
-from actassert.golden_stats import kernel_stats
+from actassert.golden.stats import kernel_stats
 from actassert.invariance import Reference, _untouched, reference_run
 from actassert.layers import list_layers, resolve_layers
 from actassert.measures import to_channels_first

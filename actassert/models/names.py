@@ -126,15 +126,15 @@ def _importable(module: str) -> bool:
 def build(spec: ModelSpec, *, weights: Any, download: bool | None, seed: int) -> Built:
     """Build a timm, hf or factory model (torchvision models are built by ``models.load_model``)."""
     if spec.source == "timm":
-        from actassert._timm import build_timm
+        from actassert.models.timm_source import build_timm
 
         return build_timm(spec.name, weights=weights, download=download, seed=seed)
     if spec.source == "hf":  # transformers is imported only here, for an hf: name
-        from actassert._hf import build_hf
+        from actassert.models.hf_source import build_hf
 
         return build_hf(spec.name, weights=weights, download=download, seed=seed)
     if spec.source == "factory":
-        from actassert._factory import build_factory
+        from actassert.models.factory_source import build_factory
 
         return build_factory(spec.name, weights=weights, seed=seed)
     raise ValueError(f"{spec.source} models are built by models.load_model")

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from actassert._device import resolve_device
+from actassert._support.device import resolve_device
 from actassert.errors import StimulusError, closest
 
 __all__ = ["Index", "Stimuli"]

@@ -1,7 +1,7 @@
 """The ``actassert`` command line: its arguments, and running a command with one-line notes.
 
 Lists a model's layers, records activations, runs the tutorial's experiments, diffs two
-checkpoints. This module only parses: it imports :mod:`actassert.cli_commands` (and torch with
+checkpoints. This module only parses: it imports :mod:`actassert.cli.commands` (and torch with
 it) once a command runs, so ``actassert --help`` and usage errors answer without loading torch.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from actassert.cli_check import add_check_parser
+from actassert.cli.check import add_check_parser
 from actassert.errors import ActAssertError, WeightsUnavailableError
 
 __all__ = ["main", "build_parser"]
@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from actassert.cli_commands import COMMANDS  # torch loads here, once a command runs
+    from actassert.cli.commands import COMMANDS  # torch loads here, once a command runs
 
     try:
         return COMMANDS[args.command](args)

@@ -6,17 +6,17 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from actassert.battery_shared import StimuliPass, stimuli_pass_of
+from actassert.battery.shared import StimuliPass, stimuli_pass_of
 from actassert.errors import GoldenError
-from actassert.golden_compare import compare
-from actassert.golden_files import read_golden, write_golden
-from actassert.golden_message import failure_message
-from actassert.golden_stats import Golden, metadata
+from actassert.golden.compare import compare
+from actassert.golden.files import read_golden, write_golden
+from actassert.golden.message import failure_message
+from actassert.golden.stats import Golden, metadata
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from actassert.battery import Subject
+    from actassert.battery.checks import Subject
 
 __all__ = ["check_golden", "golden_path"]
 

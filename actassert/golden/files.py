@@ -1,4 +1,4 @@
-"""Golden files: a :class:`~actassert.golden_stats.Golden` as ``.npz`` (no pickle), written atomically.
+"""Golden files: a :class:`~actassert.golden.stats.Golden` as ``.npz`` (no pickle), written atomically.
 
 Layout of the ``.npz``: ``meta.json`` (a string: the metadata and the layer order), then
 ``stats/<layer>`` (``float64 [5, K]``), ``responses/<layer>`` and ``maps/<layer>``. A copy of the
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from actassert.errors import GoldenFileError
-from actassert.golden_stats import STATISTICS, Golden
+from actassert.golden.stats import STATISTICS, Golden
 
 __all__ = ["write_golden", "read_golden", "atomic_write_bytes", "REGEN_HINT"]
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from actassert.golden_stats import STATISTICS, Golden
-from actassert.golden_tolerance import Tolerance, choose_tolerance, layer_tolerances
+from actassert.golden.stats import STATISTICS, Golden
+from actassert.golden.tolerance import Tolerance, choose_tolerance, layer_tolerances
 
 __all__ = ["KernelDiff", "LayerDiff", "Comparison", "compare", "metadata_differences"]
 
