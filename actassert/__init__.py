@@ -79,7 +79,8 @@ if TYPE_CHECKING:
     from actassert.invariance import assert_batch_invariant, assert_hooks_transparent
     from actassert.layers import list_layers
     from actassert.measures import Responses, sweep
-    from actassert.models.loading import Network, load_model
+    from actassert.models.loading import load_model
+    from actassert.models.network import Network
     from actassert.recording import Activations, record
     from actassert.responsiveness import Responsiveness
     from actassert.stimuli import Stimuli

@@ -16,7 +16,8 @@ from contextlib import ExitStack
 
 import torch
 
-from actassert.models.loading import Network, load_model
+from actassert.models.loading import load_model
+from actassert.models.network import Network
 from actassert.recording import Activations, record
 from actassert.types import DeviceLike, ModelLike, WeightsLike
 

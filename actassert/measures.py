@@ -296,6 +296,9 @@ def _batches(stimuli: StimuliLike, batch_size: int) -> Iterator[Stimuli]:
     if isinstance(stimuli, Stimuli):
         yield from stimuli.batches(batch_size)
         return
+    if not isinstance(stimuli, Iterable):
+        raise SweepError(f"stimuli must be a Stimuli or an iterable of Stimuli batches; got "
+                         f"{type(stimuli).__name__}")
     for item in stimuli:
         if not isinstance(item, Stimuli):
             raise SweepError(f"stimuli must be a Stimuli or an iterable of Stimuli batches; "

@@ -1,5 +1,8 @@
 """Named type aliases for what actassert's entry points accept (models, devices, layers, images).
 
+A leaf (layer 0): it imports nothing of actassert, so every module may use it; ``Network`` and
+``Stimuli`` appear here as the protocols they satisfy.
+
 Example:
     >>> from actassert.types import DeviceLike
     >>> def place(device: DeviceLike = "auto") -> None: ...
@@ -8,22 +11,46 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Protocol, TypeAlias, Union
+from typing import Any, Protocol, TypeAlias
 
 import torch
 from torch import nn
 from torchvision.models import WeightsEnum
 
-if TYPE_CHECKING:
-    from actassert.models.loading import Network
-    from actassert.stimulus_set import Stimuli
-
-__all__ = ["ModelLike", "DeviceLike", "WeightsLike", "ImagesLike", "HasShape", "ForwardLike",
-           "LayersLike", "OutputReducer", "ReduceLike", "MapsReducer", "SweepReduceLike",
+__all__ = ["NetworkLike", "StimulusSetLike", "ModelLike", "DeviceLike", "WeightsLike", "ImagesLike",
+           "HasShape", "ForwardLike", "LayersLike", "OutputReducer", "ReduceLike", "MapsReducer", "SweepReduceLike",
            "StimuliLike"]
 
+class NetworkLike(Protocol):
+    """What an :class:`actassert.Network` offers the functions that take one: its module and a
+    forward on images in [0, 1]. (A protocol, so that this module imports nothing of actassert.)"""
+
+    @property
+    def module(self) -> nn.Module:
+        """The wrapped ``nn.Module``."""
+
+    def __call__(self, images: torch.Tensor) -> Any:
+        """The module's output for ``images`` in [0, 1]."""
+
+
+class StimulusSetLike(Protocol):
+    """What an :class:`actassert.Stimuli` set offers: images, masks and parameters."""
+
+    @property
+    def images(self) -> torch.Tensor:
+        """``[N, 3, H, W]`` in [0, 1]."""
+
+    @property
+    def masks(self) -> torch.Tensor:
+        """``[N, 1, H, W]`` bool."""
+
+    @property
+    def params(self) -> dict[str, torch.Tensor]:
+        """name -> ``Tensor[N]``."""
+
+
 #: A network to record or check: an :class:`actassert.Network` or a plain ``nn.Module``.
-ModelLike: TypeAlias = Union[nn.Module, "Network"]
+ModelLike: TypeAlias = nn.Module | NetworkLike
 
 #: A device request: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or a ``torch.device``.
 DeviceLike: TypeAlias = str | torch.device
@@ -56,7 +83,7 @@ SweepReduceLike: TypeAlias = str | MapsReducer
 
 #: What ``sweep`` shows: a ``Stimuli`` set or an iterable of ``Stimuli`` batches (a generator
 #: drawing each batch on demand keeps memory flat).
-StimuliLike: TypeAlias = Union["Stimuli", Iterable["Stimuli"]]
+StimuliLike: TypeAlias = StimulusSetLike | Iterable[StimulusSetLike]
 
 #: Anything run by ``assert_deterministic``: a network, a module or a plain function.
 ForwardLike: TypeAlias = Callable[..., object]

@@ -6,7 +6,8 @@ import torch
 import actassert as aa
 from actassert.errors import ModelNotFoundError, ModelSourceError
 from actassert.models import clear_model_cache, evict
-from actassert.models.names import IMAGENET_MEAN, IMAGENET_STD, ModelSpec, parse_model_name
+from actassert.models.built import IMAGENET_MEAN, IMAGENET_STD
+from actassert.models.names import ModelSpec, parse_model_name
 
 
 @pytest.mark.parametrize(("text", "spec"), [

@@ -20,7 +20,7 @@ import torch
 from actassert.errors import GoldenError
 from actassert.golden.compare import Comparison, compare
 from actassert.golden.stats import collect
-from actassert.models.loading import Network
+from actassert.models.network import Network
 from actassert.recording import record
 
 __all__ = ["LayerChange", "diff_activations", "load_state_dict_network", "read_record_npz",

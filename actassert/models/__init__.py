@@ -1,6 +1,9 @@
 """Models (layer 2): the name grammar, ``Network``, one builder per source and
 loading with its cache.
 
+``names`` (the grammar) -> ``built`` (what every builder returns) and ``network`` ->
+``torchvision_source``, ``timm_source``, ``factory_source`` -> ``loading`` (``load_model``, cache).
+
 ``actassert.models`` is public: it offers what ``load_model`` users need.
 """
 
@@ -12,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 # name -> the module defining it; imported on first use (PEP 562), so that importing one
 # module of actassert.models does not load the others (nor torch)
 _LAZY = {
-    "Network": "actassert.models.loading",
+    "Network": "actassert.models.network",
     "WeightsFallbackWarning": "actassert.models.loading",
     "cached_models": "actassert.models.loading",
     "clear_model_cache": "actassert.models.loading",
@@ -24,13 +27,13 @@ __all__ = ["Network", "WeightsFallbackWarning", "cached_models", "clear_model_ca
 
 if TYPE_CHECKING:
     from actassert.models.loading import (
-        Network,
         WeightsFallbackWarning,
         cached_models,
         clear_model_cache,
         evict,
         load_model,
     )
+    from actassert.models.network import Network
 
 
 def __getattr__(name: str) -> Any:

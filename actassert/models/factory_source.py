@@ -21,7 +21,9 @@ import torch
 from torch import nn
 
 from actassert.errors import ModelSourceError, closest
-from actassert.models.names import IMAGENET_MEAN, IMAGENET_STD, Built
+from actassert.models.built import IMAGENET_MEAN, IMAGENET_STD, Built
+from actassert.models.network import Network
+from actassert.models.timm_source import preprocessing
 
 __all__ = ["build_factory", "check_weights", "find_factory"]
 
@@ -103,8 +105,6 @@ def build_factory(spec: str, *, weights: Any = "DEFAULT", seed: int = 0) -> Buil
         ModelSourceError: see :func:`find_factory`; the factory raised, or returned neither an
             ``nn.Module`` nor an ``actassert.Network``.
     """
-    from actassert.models.loading import Network  # models imports this module
-
     check_weights(spec, weights)
     made = _call(spec, find_factory(spec), seed)
     if isinstance(made, Network):
@@ -117,8 +117,6 @@ def build_factory(spec: str, *, weights: Any = "DEFAULT", seed: int = 0) -> Buil
                                "actassert.Network(module, mean=..., std=..., input_size=...)")
     cfg = getattr(made, "pretrained_cfg", None)  # timm models carry their preprocessing
     if isinstance(cfg, dict) and cfg.get("mean") and cfg.get("std"):
-        from actassert.models.timm_source import preprocessing
-
         mean, std, size = preprocessing(made)
     else:
         mean, std, size = IMAGENET_MEAN, IMAGENET_STD, 224

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from actassert.errors import MissingExtraError, ModelSourceError, WeightsUnavailableError
-from actassert.models.names import Built
+from actassert.models.built import Built
 from actassert.models.timm_source import hub_offline
 
 __all__ = ["build_hf", "preprocessing"]

@@ -9,30 +9,21 @@
   ``save_pretrained``): a Hugging Face transformers model (``pip install 'actassert[hf]'``);
 - ``"my_pkg.models:build"``: a zero-argument factory, imported and called.
 
-This module parses the name and builds timm, hf and factory models into a :class:`Built`;
-``models.load_model`` wraps it in a ``Network`` and caches it.
+This module is the name grammar only (layer 2, a leaf of ``models/``); the builders return a
+:class:`~actassert.models.built.Built` and :mod:`actassert.models.loading` wraps it.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from actassert.errors import ModelSourceError
 
-if TYPE_CHECKING:
-    from torch import nn
-
-__all__ = ["SOURCES", "IMAGENET_MEAN", "IMAGENET_STD", "ModelSpec", "Built", "parse_model_name",
-           "build"]
+__all__ = ["SOURCES", "ModelSpec", "parse_model_name"]
 
 #: The prefixes ``load_model`` knows; anything else before a ``:`` is a module of a factory.
 SOURCES = ("torchvision", "timm", "hf")
-#: Normalisation a factory's bare ``nn.Module`` gets (ImageNet's, as torchvision and timm use).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
@@ -52,30 +43,6 @@ class ModelSpec:
     def label(self) -> str:
         """How the network is named in messages: bare for torchvision, prefixed otherwise."""
         return self.name if self.source in ("torchvision", "factory") else f"{self.source}:{self.name}"
-
-
-@dataclass
-class Built:
-    """A freshly built module with what ``Network`` needs to know about it.
-
-    Attributes:
-        module: the ``nn.Module`` (on the CPU, any mode; ``load_model`` puts it in eval mode).
-        reload: puts the weights back into a module of this architecture (the guard calls it
-            after a test changed them).
-        mean, std, input_size: the preprocessing the weights expect.
-        weights: the name of the weights loaded (a timm tag, ...), or ``None`` for random init.
-        name: the label of the network.
-        categories: class names of the output units, if known.
-    """
-
-    module: nn.Module
-    reload: Callable[[nn.Module], None]
-    mean: tuple[float, ...] | None
-    std: tuple[float, ...] | None
-    input_size: int
-    weights: str | None
-    name: str
-    categories: list[str] | None = None
 
 
 def parse_model_name(text: str) -> ModelSpec:
@@ -121,20 +88,3 @@ def _importable(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
-
-
-def build(spec: ModelSpec, *, weights: Any, download: bool | None, seed: int) -> Built:
-    """Build a timm, hf or factory model (torchvision models are built by ``models.load_model``)."""
-    if spec.source == "timm":
-        from actassert.models.timm_source import build_timm
-
-        return build_timm(spec.name, weights=weights, download=download, seed=seed)
-    if spec.source == "hf":  # transformers is imported only here, for an hf: name
-        from actassert.models.hf_source import build_hf
-
-        return build_hf(spec.name, weights=weights, download=download, seed=seed)
-    if spec.source == "factory":
-        from actassert.models.factory_source import build_factory
-
-        return build_factory(spec.name, weights=weights, seed=seed)
-    raise ValueError(f"{spec.source} models are built by models.load_model")

@@ -20,7 +20,7 @@ import torch.hub
 from torch import nn
 
 from actassert.errors import MissingExtraError, ModelNotFoundError, WeightsUnavailableError
-from actassert.models.names import Built
+from actassert.models.built import Built
 
 __all__ = ["build_timm", "preprocessing", "hub_offline"]
 
