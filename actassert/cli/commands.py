@@ -22,8 +22,8 @@ from actassert.errors import NeverRanWarning
 from actassert.golden import checkpoint_diff as diff
 from actassert.layers import list_layers, resolve_layers
 from actassert.models.loading import load_model
-from actassert.models.network import Network
 from actassert.models.names import parse_model_name
+from actassert.models.network import Network
 from actassert.recording import record
 from actassert.settings import unwritable_reason
 from actassert.tutorial import Design, Progress, run_tutorial
