@@ -33,8 +33,10 @@ from actassert.settings import (
     OPTION_RESULTS_DIR,
     OPTION_SIZE_GROWS,
     OPTION_WEIGHTS_DIR,
-    Settings,
     from_config,
+    get_settings,
+    session_device,
+    settings_key,
 )
 
 if TYPE_CHECKING:
@@ -42,14 +44,10 @@ if TYPE_CHECKING:
 
     import torch
 
-    from actassert.battery.checks import Options
     from actassert.determinism import Deterministic
     from actassert.fixtures import HookedLayersFixture, ModelFixture
     from actassert.golden.fixture import ActivationRegressionFixture
     from actassert.stimuli import BoundStimuli
-
-settings_key = pytest.StashKey[Settings]()
-
 
 _previous_weights_key = pytest.StashKey[tuple[list[Path], bool | None]]()  # weightfiles.configure
 
@@ -156,30 +154,6 @@ def pytest_report_header(config: pytest.Config) -> str:
         device = f"{settings.device} -> {resolve_device(settings.device)}"
     dirs = ", ".join(str(d) for d in settings.weight_dirs) or "none"
     return f"actassert: {', '.join(versions)}, device {device}, weights dirs: {dirs}"
-
-
-def get_settings(config: pytest.Config) -> Settings:
-    """The resolved settings of a pytest run."""
-    return config.stash[settings_key]
-
-
-def session_device(config: pytest.Config) -> torch.device:
-    """The ``torch.device`` of a run: ``--actassert-device``, with each xdist worker its GPU."""
-    from actassert._support.device import resolve_device
-
-    worker = getattr(config, "workerinput", {}).get("workerid")  # gwK under pytest-xdist
-    return resolve_device(get_settings(config).device, worker=worker)
-
-
-def battery_options(config: pytest.Config) -> Options:
-    """The battery's options (``actassert.battery.checks.Options``) of a pytest run."""
-    from actassert.battery.checks import Options
-
-    battery = get_settings(config).battery
-    return Options(golden_dir=battery.golden_dir, max_dead=battery.max_dead,
-                   min_colour=battery.min_colour, size_grows=battery.size_grows,
-                   force_regen=bool(config.getoption("force_regen", False)
-                                    or config.getoption("regen_all", False)))
 
 
 @pytest.hookimpl(tryfirst=True)  # before -k and --deselect filter the items

@@ -1,19 +1,28 @@
-"""The plugin's settings: option names, and resolving CLI over ini over default once."""
+"""The plugin's settings (layer 1, below the plugin): option names, resolving CLI over ini over
+default once into :class:`Settings` (kept in ``config.stash``), and what the battery and the
+fixtures read from it (``session_device``, ``battery_options``) without importing the plugin."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from actassert._support.device import check_device_spelling
+import pytest
+
+from actassert._support.device import check_device_spelling, resolve_device
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "OPTION_DEVICE", "OPTION_WEIGHTS_DIR", "OPTION_REQUIRE_WEIGHTS", "OPTION_RESULTS_DIR",
     "OPTION_OFFLINE", "OPTION_DUMP", "OPTION_MAX_IMAGES", "INI", "Settings", "from_config",
     "DUMP_CHOICES", "unwritable_reason", "OPTION_MODEL", "OPTION_GOLDEN_DIR", "OPTION_MAX_DEAD",
-    "OPTION_MIN_COLOUR", "OPTION_SIZE_GROWS", "BatterySettings",
+    "OPTION_MIN_COLOUR", "OPTION_SIZE_GROWS", "BatteryOptions", "settings_key", "get_settings",
+    "session_device", "battery_options",
 ]
 
 OPTION_DEVICE = "--actassert-device"
@@ -52,11 +61,24 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 @dataclass(frozen=True)
-class BatterySettings:
-    """What the zero-code battery runs on: models, the golden folder and optional thresholds."""
+class BatteryOptions:
+    """What the zero-code battery runs on and checks (all optional): the one definition, used by
+    the pytest options and ini keys (through :class:`Settings`) and by ``actassert check``.
+
+    Attributes:
+        models: the models of ``--actassert-model`` (or the ini key ``actassert_models``).
+        golden_dir: where golden statistics live (one ``.npz`` and ``.json`` per model).
+        force_regen: rewrite goldens instead of comparing (pytest-regressions' ``--force-regen``).
+        max_dead: the largest share of dead kernels a layer may have.
+        min_colour: assert that some default layer has at least this share of colour-selective
+            kernels (selectivity index >= 0.3); None reports the shares only.
+        size_grows: assert that the median preferred size grows from the first default layer to
+            the last (Cavanaugh's single-unit measure, ``reduce="centre"``).
+    """
 
     models: tuple[str, ...] = ()
     golden_dir: Path = field(default_factory=lambda: Path("actassert-goldens"))
+    force_regen: bool = False
     max_dead: float = 0.5
     min_colour: float | None = None
     size_grows: bool = False
@@ -73,7 +95,7 @@ class Settings:
     offline: bool | None = None
     dump: str = "failed"
     max_images: int = 16
-    battery: BatterySettings = field(default_factory=BatterySettings)
+    battery: BatteryOptions = field(default_factory=BatteryOptions)
 
 
 def _flag(config: Any, option: str) -> bool | None:
@@ -174,7 +196,7 @@ def _share(config: Any, option: str, default: float | None) -> float | None:
     return value
 
 
-def _battery(config: Any, here: Path, ini_dir: Path) -> BatterySettings:
+def _battery(config: Any, here: Path, ini_dir: Path) -> BatteryOptions:
     """The battery's settings: ``--actassert-model`` (repeatable) or the ini list, and the rest."""
     cli_models = config.getoption("actassert_model") or []
     models = tuple(cli_models) if cli_models else tuple(config.getini(INI[OPTION_MODEL]) or ())
@@ -187,7 +209,27 @@ def _battery(config: Any, here: Path, ini_dir: Path) -> BatterySettings:
         raise ValueError(f"{OPTION_GOLDEN_DIR}: {problem}; the battery's goldens could not be "
                          "written there")
     max_dead = _share(config, OPTION_MAX_DEAD, 0.5)
-    return BatterySettings(models=models, golden_dir=golden,
+    return BatteryOptions(models=models, golden_dir=golden,
                            max_dead=0.5 if max_dead is None else max_dead,
                            min_colour=_share(config, OPTION_MIN_COLOUR, None),
                            size_grows=bool(_flag(config, OPTION_SIZE_GROWS)))
+
+
+settings_key = pytest.StashKey["Settings"]()
+
+
+def get_settings(config: pytest.Config) -> Settings:
+    """The resolved settings of a pytest run."""
+    return config.stash[settings_key]
+
+
+def session_device(config: pytest.Config) -> torch.device:
+    """The ``torch.device`` of a run: ``--actassert-device``, with each xdist worker its GPU."""
+    worker = getattr(config, "workerinput", {}).get("workerid")  # gwK under pytest-xdist
+    return resolve_device(get_settings(config).device, worker=worker)
+
+
+def battery_options(config: pytest.Config) -> BatteryOptions:
+    """The battery's options of a pytest run, ``--force-regen`` (pytest-regressions') included."""
+    regen = bool(config.getoption("force_regen", False) or config.getoption("regen_all", False))
+    return dataclasses.replace(get_settings(config).battery, force_regen=regen)

@@ -201,12 +201,14 @@ def battery_against_forwards(rounds: int) -> dict[str, Any]:
     the selectivity sweeps' 12 discs and 8 circles."""
     import tempfile
 
-    from actassert.battery.checks import CHECKS, Options, _photos, run_check, subject
+    from actassert.battery.checks import CHECKS, _photos, run_check
+    from actassert.battery.subject import subject
+    from actassert.settings import BatteryOptions
     from actassert.stimuli import shapes
 
     golden_dir = Path(tempfile.mkdtemp(prefix="bench-goldens-"))  # the first round writes it
     spec = "mobilenet_v2@IMAGENET1K_V1"
-    target = subject(spec, Options(golden_dir=golden_dir), device="cpu", download=False)
+    target = subject(spec, BatteryOptions(golden_dir=golden_dir), device="cpu", download=False)
     images = target.images
     size = images.shape[-1]  # the model's input size, as the battery uses
     photos = _photos(size, "cpu")
@@ -217,7 +219,7 @@ def battery_against_forwards(rounds: int) -> dict[str, Any]:
         ([photos] if photos is not None else []) + [discs.images, circles.images]
 
     def battery() -> None:
-        fresh = subject(spec, Options(golden_dir=golden_dir), device="cpu", download=False)
+        fresh = subject(spec, BatteryOptions(golden_dir=golden_dir), device="cpu", download=False)
         for name in CHECKS:
             run_check(name, fresh)
 

@@ -8,8 +8,11 @@ import pytest
 import torch
 
 from actassert import Network, load_model
-from actassert.battery.checks import Options, Subject, battery_stimuli, parse_model_spec, run_check
+from actassert.battery.checks import run_check
 from actassert.battery.names import CHECKS
+from actassert.battery.subject import Subject, battery_stimuli
+from actassert.models.names import parse_model_spec
+from actassert.settings import BatteryOptions
 
 RUN = ("--actassert-device=cpu", "-p", "no:cacheprovider", "-p", "no:randomly", "-rA")
 MOBILENET = "mobilenet_v2@IMAGENET1K_V1"
@@ -30,7 +33,7 @@ def _subject(net, tmp_path, side: int = 96) -> Subject:
     from actassert.tutorial import default_layers
 
     return Subject(net.name, net, battery_stimuli(side), default_layers(net, 6),
-                   Options(golden_dir=tmp_path))
+                   BatteryOptions(golden_dir=tmp_path))
 
 
 def test_model_specs():
@@ -117,7 +120,7 @@ def test_selectivity_is_reported_and_asserted_only_when_asked(mobilenet, tmp_pat
                                "blank): features.0.2 ")
     assert lines[2].startswith("untrained twin (random init, seed 0), colour-selective: "
                                "features.0.2 ") and "Fisher's exact p = " in lines[2]
-    target.options = Options(golden_dir=tmp_path, min_colour=0.99)
+    target.options = BatteryOptions(golden_dir=tmp_path, min_colour=0.99)
     with pytest.raises(AssertionError, match="some layer with at least 99% colour-selective"):
         run_check("selectivity", target)
 
@@ -164,7 +167,7 @@ def test_readme_quotes_the_dead_kernel_figure_the_check_prints():
     import pathlib
     import re
 
-    from actassert.battery.checks import subject
+    from actassert.battery.subject import subject
 
     pytest.importorskip("skimage")  # the figure counts the photos too
     readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
@@ -219,7 +222,7 @@ def _residual_subject(tmp_path, *, zero_conv: bool) -> Subject:
         torch.nn.init.zeros_(module.conv.weight)
         torch.nn.init.zeros_(module.conv.bias)
     net = Network(module, mean=(0.5,) * 3, std=(0.25,) * 3, name="residual", device="cpu")
-    return Subject("residual", net, battery_stimuli(32), ["bn"], Options(golden_dir=tmp_path))
+    return Subject("residual", net, battery_stimuli(32), ["bn"], BatteryOptions(golden_dir=tmp_path))
 
 
 def test_a_norm_weight_zeroed_by_design_is_reported_not_dead(tmp_path):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,11 @@ from torch import nn
 
 from actassert._support.messages import fail, listing
 from actassert.assertions import assert_eval_mode
+from actassert.battery.golden_check import check_golden
 from actassert.battery.names import CHECKS
+from actassert.battery.selectivity_check import check_selectivity
 from actassert.battery.shared import leaf_pass, reference_of, span, stimuli_pass_of
+from actassert.battery.subject import Subject
 from actassert.errors import NeverRanWarning
 from actassert.invariance import (
     _network_deterministic,
@@ -30,103 +32,9 @@ from actassert.invariance import (
 )
 from actassert.layers import list_layers, root_module
 from actassert.recording import record
-from actassert.stimuli import Stimuli, gratings, hue_disc, shapes
 
-__all__ = ["CHECKS", "Options", "Subject", "parse_model_spec", "subject", "battery_stimuli",
-           "dead_kernel_shares", "dead_shares_of", "zero_initialised", "first_non_finite",
-           "run_check"]
-
-
-
-@dataclass(frozen=True)
-class Options:
-    """What the battery is told from the command line or ini (all optional).
-
-    Attributes:
-        golden_dir: where golden statistics live (one ``.npz`` and ``.json`` per model).
-        force_regen: rewrite goldens instead of comparing (pytest-regressions' ``--force-regen``).
-        max_dead: the largest share of dead kernels a layer may have.
-        min_colour: assert that some default layer has at least this share of colour-selective
-            kernels (selectivity index >= 0.3); None reports the shares only.
-        size_grows: assert that the median preferred size grows from the first default layer to
-            the last (Cavanaugh's single-unit measure, ``reduce="centre"``).
-    """
-
-    golden_dir: Path = Path("actassert-goldens")
-    force_regen: bool = False
-    max_dead: float = 0.5
-    min_colour: float | None = None
-    size_grows: bool = False
-
-
-@dataclass
-class Subject:
-    """A model under the battery, with the fixed stimuli and default layers every check shares."""
-
-    spec: str
-    net: Any
-    stimuli: Stimuli
-    layers: list[str]
-    options: Options = field(default_factory=Options)
-    #: runs several checks share (``battery_shared``), while a check still to run needs them
-    shared: dict[str, Any] = field(default_factory=dict, repr=False)
-    #: the checks still to run (all of them unless the caller says which will run)
-    pending: set[str] = field(default_factory=lambda: set(CHECKS), repr=False)
-
-    @property
-    def images(self) -> torch.Tensor:
-        """The fixed stimuli's images, ``[N, 3, H, W]`` in [0, 1]."""
-        return self.stimuli.images
-
-
-def parse_model_spec(spec: str) -> tuple[str, str | None]:
-    """``"NAME"`` or ``"NAME@WEIGHTS"`` -> ``(name, weights)``; ``@none`` is random init.
-
-    Example:
-        >>> parse_model_spec("timm:convnext_tiny@none"), parse_model_spec("mobilenet_v2")
-        (('timm:convnext_tiny', None), ('mobilenet_v2', 'DEFAULT'))
-    """
-    name, _, weights = spec.partition("@")
-    if not name.strip():
-        raise ValueError(f"model {spec!r} has no name; write NAME or NAME@WEIGHTS "
-                         "(e.g. mobilenet_v2@IMAGENET1K_V1, timm:convnext_tiny@none)")
-    if not weights:
-        return name.strip(), "DEFAULT"
-    return name.strip(), None if weights.strip().lower() in {"none", "random"} else weights.strip()
-
-
-def battery_stimuli(side: int, device: Any = None) -> Stimuli:
-    """The fixed stimuli of the battery: 8 hue discs, 4 circles, 4 gratings (16 images).
-
-    Example:
-        >>> len(battery_stimuli(32)), battery_stimuli(32).images.shape[-1]
-        (16, 32)
-    """
-    discs = hue_disc(range(0, 360, 45), size=side, radius=0.25, luminance="matched",
-                     device=device)
-    circles = shapes("circle", [side // 8, side // 4, side // 2, 3 * side // 4], size=side,
-                     device=device)
-    bars = gratings([0, 45, 90, 135], [4.0], size=side, device=device)
-    parts = (discs, circles, bars)  # different parameters: joined as images and masks
-    images = torch.cat([p.images for p in parts])
-    return Stimuli(images, torch.cat([p.masks for p in parts]),
-                   {"index": torch.arange(len(images), device=images.device)}, {})
-
-
-def subject(spec: str, options: Options | None = None, *, device: Any = "auto",
-            download: bool | None = None) -> Subject:
-    """Load the model named by ``spec`` (``NAME[@WEIGHTS]``) with its stimuli and layers.
-
-    ``download=False`` never downloads weights; None follows the configured policy.
-    """
-    from actassert.layer_choice import default_layers
-    from actassert.models.loading import load_model
-
-    name, weights = parse_model_spec(spec)
-    net = load_model(name, weights=weights, device=device, download=download)
-    side = int(getattr(net, "input_size", 224) or 224)
-    return Subject(spec, net, battery_stimuli(side, net.device), default_layers(net, 6),
-                   options or Options())
+__all__ = ["CHECKS", "dead_kernel_shares", "dead_shares_of", "zero_initialised",
+           "first_non_finite", "run_check"]
 
 
 def run_check(name: str, target: Subject) -> list[str]:
@@ -320,23 +228,9 @@ def _dead_shares_by_design(net: Any, spans: Mapping[str, torch.Tensor]
     return shares, designed
 
 
-def _golden(target: Subject) -> list[str]:
-    __tracebackhide__ = True
-    from actassert.battery.golden_check import check_golden
-
-    return check_golden(target)
-
-
-def _selectivity(target: Subject) -> list[str]:
-    __tracebackhide__ = True
-    from actassert.battery.selectivity_check import check_selectivity
-
-    return check_selectivity(target)
-
-
 _RUNNERS: dict[str, Callable[[Subject], list[str]]] = {
     "eval_mode": _eval_mode, "deterministic": _deterministic,
     "batch_invariant": _batch_invariant, "hooks_transparent": _hooks_transparent,
-    "finite": _finite, "dead_kernels": _dead_kernels, "golden": _golden,
-    "selectivity": _selectivity,
+    "finite": _finite, "dead_kernels": _dead_kernels, "golden": check_golden,
+    "selectivity": check_selectivity,
 }

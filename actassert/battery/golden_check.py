@@ -16,7 +16,7 @@ from actassert.golden.stats import Golden, metadata
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from actassert.battery.checks import Subject
+    from actassert.battery.subject import Subject
 
 __all__ = ["check_golden", "golden_path"]
 

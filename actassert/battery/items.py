@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from actassert.settings import battery_options, session_device
+
 __all__ = ["BatteryModel", "BatteryCheck", "BatteryLoadError", "battery_items", "load_error_text",
            "REPORT_SECTION"]
 
@@ -73,7 +75,7 @@ class BatteryCheck(pytest.Item):
     """One check of one model: ``mobilenet_v2::eval_mode``."""
 
     def runtest(self) -> None:
-        from actassert.battery.checks import run_check
+        from actassert.battery.checks import run_check  # torch loads here, once an item runs
 
         lines = run_check(self.name, _subject(self, self.parent.name))  # type: ignore[union-attr]
         self.add_report_section("call", REPORT_SECTION, "\n".join(lines))
@@ -90,8 +92,7 @@ class BatteryCheck(pytest.Item):
 
 def _load(config: pytest.Config, spec: str) -> Any:
     """The loaded model, stimuli and layers of ``spec``, once per session (at collection)."""
-    from actassert.battery.checks import subject
-    from actassert.plugin import battery_options, session_device
+    from actassert.battery.subject import subject  # torch loads here, when the battery collects
 
     cache = config.stash.setdefault(_subjects, {})
     if spec not in cache:

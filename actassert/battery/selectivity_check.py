@@ -16,7 +16,7 @@ from actassert.stimuli import hue_disc, shapes
 from actassert.tuning import median_preferred
 
 if TYPE_CHECKING:
-    from actassert.battery.checks import Subject
+    from actassert.battery.subject import Subject
 
 __all__ = ["CONTROL_SEED", "MIN_INDEX", "check_selectivity", "control_twin"]
 

@@ -2,10 +2,6 @@
 ``commands`` (their work; torch loads there).
 """
 
-from actassert.cli.parser import (
-    DEFAULT_MODEL,
-    build_parser,
-    main,
-)
+from actassert.cli.parser import build_parser, main
 
-__all__ = ["DEFAULT_MODEL", "build_parser", "main"]
+__all__ = ["build_parser", "main"]

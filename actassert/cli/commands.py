@@ -1,4 +1,4 @@
-"""The ``actassert`` commands' work: ``layers``, ``record``, ``tutorial`` and ``diff``.
+"""The ``actassert`` commands' work: ``layers``, ``record``, ``check``, ``tutorial`` and ``diff``.
 
 ``actassert.cli`` parses the arguments and imports this module (and torch with it) only to run
 a command, so ``actassert --help`` and usage errors answer without loading torch.
@@ -16,19 +16,20 @@ import numpy as np
 import torch
 
 from actassert import stimuli
-from actassert.cli.check import run_check_command
-from actassert.cli.parser import DEFAULT_MODEL
+from actassert.battery.checks import run_check
+from actassert.battery.subject import subject
 from actassert.errors import NeverRanWarning
 from actassert.golden import checkpoint_diff as diff
 from actassert.layers import list_layers, resolve_layers
 from actassert.models.loading import load_model
-from actassert.models.names import parse_model_name
+from actassert.models.names import DEFAULT_MODEL, parse_model_name
 from actassert.models.network import Network
 from actassert.recording import record
-from actassert.settings import unwritable_reason
+from actassert.settings import BatteryOptions, unwritable_reason
 from actassert.tutorial import Design, Progress, run_tutorial
 
-__all__ = ["COMMANDS", "diff_command", "layers_command", "record_command", "tutorial_command"]
+__all__ = ["COMMANDS", "diff_command", "layers_command", "record_command", "run_check_command",
+           "tutorial_command"]
 
 
 def _load(args: argparse.Namespace) -> Network:
@@ -133,6 +134,28 @@ def _twin(args: argparse.Namespace, net: Network, progress: Progress) -> tuple[N
     progress(f"loading the untrained twin of {args.model} (random init, seed {args.control})")
     return load_model(args.model, weights=None, device=args.device, seed=args.control,
                       download=False), None
+
+
+def run_check_command(args: argparse.Namespace) -> int:
+    """Run the checks; print ``PASS``/``FAIL`` per check with its lines or message."""
+    options = BatteryOptions(golden_dir=args.golden_dir, force_regen=args.force_regen,
+                             max_dead=args.max_dead, min_colour=args.min_colour,
+                             size_grows=args.size_grows)
+    target = subject(args.model, options, device=args.device,
+                     download=False if args.offline else None)
+    target.pending = set(args.checks)  # the runs checks share are dropped after their last user
+    failed = []
+    for name in args.checks:
+        try:
+            lines = run_check(name, target)
+        except AssertionError as exc:
+            failed.append(name)
+            print(f"FAIL {args.model}::{name}\n{exc}\n")
+            continue
+        print(f"PASS {args.model}::{name}: " + "; ".join(lines))
+    print(f"{len(args.checks) - len(failed)} passed, {len(failed)} failed"
+          + (f": {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
 
 
 def diff_command(args: argparse.Namespace) -> int:

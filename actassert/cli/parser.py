@@ -1,8 +1,9 @@
 """The ``actassert`` command line: its arguments, and running a command with one-line notes.
 
 Lists a model's layers, records activations, runs the tutorial's experiments, diffs two
-checkpoints. This module only parses: it imports :mod:`actassert.cli.commands` (and torch with
-it) once a command runs, so ``actassert --help`` and usage errors answer without loading torch.
+checkpoints, runs the battery (``check``). This module holds every subcommand's arguments and
+only parses: it imports :mod:`actassert.cli.commands` (and torch with it) once a command runs,
+so ``actassert --help`` and usage errors answer without loading torch.
 """
 
 from __future__ import annotations
@@ -15,17 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from actassert.cli.check import add_check_parser
+from actassert.battery.names import CHECKS
 from actassert.errors import ActAssertError, WeightsUnavailableError
+from actassert.models.names import DEFAULT_MODEL, parse_weights
 
-__all__ = ["main", "build_parser"]
-
-DEFAULT_MODEL = "mobilenet_v2"
-
-
-def _weights(text: str) -> str | None:
-    return None if text.lower() in {"none", "random"} else text
-
+__all__ = ["main", "build_parser", "add_check_parser", "DEFAULT_MODEL"]
 
 def _control(text: str) -> int | None:
     if text.lower() == "none":
@@ -53,7 +48,7 @@ def _common(parser: argparse.ArgumentParser, *, weights: str | None = "DEFAULT")
                              "timm:NAME (the timm extra), hf:NAME (the hf extra) or module.path:factory (a "
                              f"zero-argument function returning the model). Default: {DEFAULT_MODEL}")
     default = "DEFAULT" if weights else "none: layer shapes do not depend on the weights"
-    parser.add_argument("--weights", type=_weights, default=weights,
+    parser.add_argument("--weights", type=parse_weights, default=weights,
                         help="DEFAULT, a weights name such as IMAGENET1K_V1 (timm: a "
                              "pretrained tag such as fb_in1k), or none (random init). "
                              f"Default: {default}")
@@ -106,7 +101,7 @@ def _diff_parser(commands: Any) -> None:
         "beyond tolerance.")
     diff.add_argument("inputs", nargs="*", metavar="MODEL_OR_NPZ",
                       help=f"a model name (default: {DEFAULT_MODEL}), or two .npz files")
-    diff.add_argument("--weights", type=_weights, action="append", default=None,
+    diff.add_argument("--weights", type=parse_weights, action="append", default=None,
                       help="a checkpoint: DEFAULT, a weights name or none; give it twice, or "
                            "once with --state-dict")
     diff.add_argument("--state-dict", type=Path, default=None,
@@ -121,6 +116,38 @@ def _diff_parser(commands: Any) -> None:
     diff.add_argument("--rtol", type=float, default=None,
                       help="relative tolerance (default: per device and dtype, as the fixture)")
     diff.add_argument("--atol", type=float, default=None, help="absolute tolerance")
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number between 0 and 1") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value:g} is not between 0 and 1 (a share)")
+    return value
+
+
+def add_check_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``check`` subcommand to ``commands``."""
+    check = commands.add_parser(
+        "check", help="run the battery of checks on a model; exit code 1 on any failure")
+    check.add_argument("model", help="NAME or NAME@WEIGHTS: torchvision names, timm:NAME, hf:NAME, "
+                       "package.module:factory; @none for random init")
+    check.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    check.add_argument("--offline", action="store_true", help="never download weights")
+    check.add_argument("--checks", nargs="+", choices=CHECKS, default=list(CHECKS),
+                       help="which checks (default: all)")
+    check.add_argument("--golden-dir", type=Path, default=Path("actassert-goldens"),
+                       help="where golden statistics live (default: actassert-goldens)")
+    check.add_argument("--force-regen", action="store_true", help="rewrite the goldens")
+    check.add_argument("--max-dead", type=_share, default=0.5,
+                       help="largest share of dead kernels per layer (default: 0.5)")
+    check.add_argument("--min-colour", type=_share, default=None,
+                       help="assert some layer has this share of colour-selective kernels")
+    check.add_argument("--size-grows", action="store_true",
+                       help="assert the preferred size grows with depth")
+    return check
 
 
 def _show_note(message: Warning | str, category: type[Warning], filename: str, lineno: int,

@@ -20,7 +20,13 @@ from dataclasses import dataclass
 
 from actassert.errors import ModelSourceError
 
-__all__ = ["SOURCES", "ModelSpec", "parse_model_name"]
+__all__ = ["SOURCES", "DEFAULT_MODEL", "ModelSpec", "parse_model_name", "parse_model_spec",
+           "parse_weights"]
+
+#: The model the command line studies when none is named.
+DEFAULT_MODEL = "mobilenet_v2"
+#: Spellings of "no weights, a seeded random initialisation" in ``NAME@WEIGHTS`` and ``--weights``.
+RANDOM_INIT = frozenset({"none", "random"})
 
 #: The prefixes ``load_model`` knows; anything else before a ``:`` is a module of a factory.
 SOURCES = ("torchvision", "timm", "hf")
@@ -88,3 +94,29 @@ def _importable(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
+
+
+def parse_weights(text: str) -> str | None:
+    """A weights name as written by a user: ``none`` or ``random`` is ``None`` (random init).
+
+    Example:
+        >>> parse_weights("IMAGENET1K_V1"), parse_weights("None")
+        ('IMAGENET1K_V1', None)
+    """
+    return None if text.strip().lower() in RANDOM_INIT else text.strip()
+
+
+def parse_model_spec(spec: str) -> tuple[str, str | None]:
+    """``"NAME"`` or ``"NAME@WEIGHTS"`` -> ``(name, weights)``; ``@none`` is random init.
+
+    Example:
+        >>> parse_model_spec("timm:convnext_tiny@none"), parse_model_spec("mobilenet_v2")
+        (('timm:convnext_tiny', None), ('mobilenet_v2', 'DEFAULT'))
+    """
+    name, _, weights = spec.partition("@")
+    if not name.strip():
+        raise ValueError(f"model {spec!r} has no name; write NAME or NAME@WEIGHTS "
+                         "(e.g. mobilenet_v2@IMAGENET1K_V1, timm:convnext_tiny@none)")
+    if not weights:
+        return name.strip(), "DEFAULT"
+    return name.strip(), parse_weights(weights)
