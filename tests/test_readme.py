@@ -49,3 +49,19 @@ def test_benchmark_tables_are_the_saved_rows_of_bench_sh():
         assert f"Machine: {saved['machine']}" in readme
     profile = json.loads((RESULTS / "profile.json").read_text(encoding="utf-8"))
     assert profile_table(profile["shares"]) in readme, "README's profile differs from profile.json"
+
+
+def test_readme_contents_list_every_section_and_the_reference_is_below_the_fold():
+    """A newcomer reads the two commands, a first test file and the contents; the long reference
+    parts (options, what happens when, benchmarks) come after the fold."""
+    text = _readme()
+    contents, _, rest = text.partition("\n## Contents\n")
+    assert "## Two commands" in contents and "## A test file" in contents, "keep them on top"
+    listed = re.findall(r"^- \[(.+?)\]\(#[\w-]+\)$", rest.split("\n## ", 1)[0], re.M)
+    sections = [h for h in re.findall(r"^## (.+)$", rest, re.M)]
+    assert listed == sections, ("README's Contents must list every ## section in order: "
+                                f"listed {listed}, sections {sections}")
+    guide, fold, reference = rest.partition("\n# Reference\n")
+    assert fold, "README needs its fold: a '# Reference' heading before the long reference parts"
+    for part in ("## Plugin", "## What happens when", "## Benchmarks"):
+        assert part in reference and part not in guide, f"{part} belongs below the fold"
