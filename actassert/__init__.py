@@ -8,7 +8,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from actassert._support.version import package_version
+
+__version__ = package_version()
 
 _LAZY = {
     "Network": "actassert.models",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from actassert._support.device import check_device_spelling, resolve_device
+from actassert._support.flags import FALSY, TRUTHY
 
 if TYPE_CHECKING:
     import torch
@@ -55,9 +56,6 @@ INI = {
 }
 
 DUMP_CHOICES = ("failed", "all", "none")
-TRUTHY = frozenset({"1", "true", "yes", "on"})
-"""Spellings of yes in ini values and environment variables (``ACTASSERT_OFFLINE=1``)."""
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 @dataclass(frozen=True)
@@ -105,7 +103,7 @@ def _flag(config: Any, option: str) -> bool | None:
     raw = str(config.getini(INI[option]) or "").strip().lower()
     if raw in TRUTHY:
         return True
-    if raw in _FALSE:
+    if raw in FALSY:
         return None
     raise ValueError(f"ini key {INI[option]}={raw!r} (mirror of {option}) must be true or false")
 

@@ -35,8 +35,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from actassert._support.flags import TRUTHY
 from actassert.errors import ActAssertWarning, WeightsUnavailableError
-from actassert.settings import TRUTHY
 
 __all__ = [
     "ENV_WEIGHTS_DIR",

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torchvision
 
-import actassert
+from actassert._support.version import package_version
 from actassert.errors import GoldenError
 
 __all__ = ["STATISTICS", "Golden", "kernel_stats", "collect", "MAX_MAP_VALUES"]
@@ -163,7 +163,7 @@ def metadata(data: Any, tensors: Mapping[str, torch.Tensor]) -> dict[str, Any]:
         device, dtype = str(parameter.device), str(parameter.dtype)
     return {"model": name, "weights": weights, "input_sha256": _input_sha256(data),
             "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "actassert": actassert.__version__, "python": platform.python_version(),
+            "actassert": package_version(), "python": platform.python_version(),
             "device": device, "dtype": dtype.replace("torch.", ""),
             "threads": torch.get_num_threads(),
             "kind": type(data).__name__}

@@ -11,7 +11,8 @@ from typing import Any
 import torch
 import torchvision
 
-from actassert import __version__, drawing
+from actassert import drawing
+from actassert._support.version import package_version
 from actassert.layer_choice import default_layers
 from actassert.responsiveness import Responsiveness
 from actassert.tutorial.depth_plot import depth_plot
@@ -113,7 +114,7 @@ class Report:
 def versions() -> dict[str, str]:
     """Versions of Python, torch, torchvision and actassert."""
     return {"python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "actassert": __version__}
+            "torchvision": torchvision.__version__, "actassert": package_version()}
 
 
 def _strips(measured: Any, out: Path) -> dict[str, str]:
