@@ -1,6 +1,22 @@
 """actassert: pytest fixtures and assertions for what happens inside PyTorch vision networks.
 
 Importing the package is cheap: torch loads when a name that needs it is first used.
+
+The house, in layers: a module imports only from its own layer or below, never up, and no
+import (function-level and ``TYPE_CHECKING`` ones included) closes a cycle. Find your room, and
+you know what you may touch (tests/test_quality.py holds the same map and checks it)::
+
+    L10 __init__.py -- this face, lazy (PEP 562)
+    L9  plugin.py cli/ -- the pytest entry point (options, hooks, fixtures); the command line
+    L8  fixtures.py -- the fixtures' objects
+    L7  battery/ artefacts/ tutorial/ -- the battery, failure artefacts and reporting, the study
+    L6  assertions.py invariance.py strategies.py bench.py golden/ -- checks
+    L5  measures.py layer_choice.py -- sweep and reductions; the default layers
+    L4  recording.py _inplace.py -- hooks, Activations, early stop
+    L3  layers.py stimuli.py stimulus_set.py tuning.py determinism.py -- vocabulary
+    L2  models/ -- names, Built, Network, one builder per source, loading
+    L1  settings.py weightfiles.py -- options, Settings, session device; checkpoints
+    L0  errors.py types.py registry.py drawing/ _support/ -- leaves
 """
 
 from __future__ import annotations

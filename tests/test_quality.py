@@ -221,3 +221,140 @@ def test_torch_is_imported_at_the_top_outside_the_plugin_load_path():
     assert at_load == [], ("the plugin loads these modules when pytest starts; import torch "
                            "inside their functions: " + ", ".join(at_load))
     assert inside == [], "import torch at the top of the module: " + ", ".join(inside)
+
+
+# -- issue 21: layers, imports only downward, no cycle -------------------------------------------
+# Every module of the package sits on a numbered layer and imports only from its own layer or
+# below: every import counts, function-level and ``TYPE_CHECKING`` ones included. A module is
+# placed by its longest dotted prefix here; a new module that fits no entry fails the test until
+# it is given a room. The same map is written in actassert/__init__.py's docstring.
+LAYERS: dict[str, int] = {
+    "errors": 0, "types": 0, "registry": 0, "drawing": 0, "_support": 0,
+    "settings": 1, "weightfiles": 1,
+    "models": 2,
+    "layers": 3, "stimuli": 3, "stimulus_set": 3, "tuning": 3, "determinism": 3,
+    "recording": 4, "_inplace": 4,
+    "measures": 5, "layer_choice": 5,
+    "assertions": 6, "invariance": 6, "strategies": 6, "bench": 6, "golden": 6,
+    "battery": 7, "artefacts": 7, "tutorial": 7,
+    "fixtures": 8,
+    "plugin": 9, "cli": 9,
+    "": 10,  # actassert/__init__.py, the public face
+}
+
+
+def _module_files() -> dict[str, Path]:
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
+def _layer(module: str) -> int | None:
+    parts = module.split(".") if module else []
+    for i in range(len(parts), -1, -1):
+        if ".".join(parts[:i]) in LAYERS and (i or not parts):
+            return LAYERS[".".join(parts[:i])]
+    return None
+
+
+def _imported(module: str, path: Path, modules: dict[str, Path]) -> list[tuple[int, str]]:
+    """``(line, module)`` of every package module that ``module`` imports, anywhere in it."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = ["actassert", *package.split(".")] if package else ["actassert"]
+                base = ".".join(up[:len(up) - node.level + 1] + ([base] if base else []))
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}"[10:] in modules else base
+                       for a in node.names]
+        else:
+            continue
+        for target in targets:
+            if target == "actassert" or target.startswith("actassert."):
+                name = target[10:]
+                while name and name not in modules:
+                    name = name.rpartition(".")[0]
+                if name != module:
+                    found.append((node.lineno, name))
+    return found
+
+
+def _import_graph() -> dict[str, list[tuple[int, str]]]:
+    modules = _module_files()
+    return {m: _imported(m, p, modules) for m, p in modules.items()}
+
+
+def test_every_module_has_a_layer():
+    unplaced = [m or "__init__" for m in _module_files() if _layer(m) is None]
+    assert unplaced == [], ("give these modules a layer in LAYERS (tests/test_quality.py) and in "
+                            "actassert/__init__.py's docstring: " + ", ".join(unplaced))
+
+
+def test_imports_only_go_down_the_layers():
+    upward = [f"{m or '__init__'} (L{_layer(m)}) -> {t or 'actassert'} (L{_layer(t)}), line {line}"
+              for m, imports in _import_graph().items() for line, t in imports
+              if _layer(m) is not None and _layer(t) is not None and _layer(t) > _layer(m)]
+    assert upward == [], ("an import runs up the layers: move what is shared down to the lower "
+                          "layer, or the importer up: " + "; ".join(upward))
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycle_even_through_function_level_imports():
+    graph = {m: {t for _, t in imports} for m, imports in _import_graph().items()}
+    cycles = _cycles(graph)
+    assert cycles == [], "import cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
+
+
+def test_the_layer_map_is_written_in_the_package_docstring():
+    doc = actassert.__doc__ or ""
+    written: dict[str, int] = {}
+    for line in doc.splitlines():
+        match = re.match(r"\s*L(\d+)\s+(.+)", line)
+        if match:
+            for name in re.findall(r"[\w.]+", match.group(2).split("--")[0]):
+                written[name.removesuffix(".py").rstrip("/.")] = int(match.group(1))
+    expected = {name or "__init__": layer for name, layer in LAYERS.items()}
+    assert written == expected, "actassert/__init__.py's docstring and LAYERS disagree"
+    faces = [m for m, p in _module_files().items() if p.name == "__init__.py" and m]
+    unlabelled = [m for m in faces if f"(layer {_layer(m)})" not in (ast.get_docstring(
+        ast.parse((PACKAGE / m.replace(".", "/") / "__init__.py").read_text())) or "")]
+    assert unlabelled == [], "say '(layer N)' in the docstring of: " + ", ".join(unlabelled)

@@ -1,4 +1,5 @@
-"""The figures a failing test leaves behind: kernel grids, tuning plots, stimulus strips (PNG).
+"""The figures a failing test leaves behind: kernel grids, tuning plots, stimulus strips (PNG)
+(layer 0): no torch, nothing of actassert but errors and _support.
 
 One module per figure, each split into a layout (pure computation into a small dataclass) and a
 render (PIL or matplotlib drawing from that layout): ``grids`` (``kernel_grid``),

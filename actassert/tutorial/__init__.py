@@ -1,4 +1,4 @@
-"""The study behind ``actassert tutorial``: colour, size and orientation across depth, as a report.
+"""The study behind ``actassert tutorial``: colour, size and orientation across depth, as a report (layer 7).
 
 ``run_tutorial(net, out)`` sweeps the stimuli of :class:`Design` through activation layers spread
 over the network (``default_layers``) and writes the figures, ``summary.json`` (every number of
