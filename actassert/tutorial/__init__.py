@@ -5,10 +5,10 @@ over the network (``default_layers``) and writes the figures, ``summary.json`` (
 the page) and ``report.html``; ``measure`` gives the numbers alone, without figures.
 """
 
+from actassert._support.progress import Progress
 from actassert.layer_choice import ACTIVATIONS, default_layers
 from actassert.tutorial.design import Design
 from actassert.tutorial.measure import Measured, measure
-from actassert.tutorial.progress import Progress
 from actassert.tutorial.run import Report, run_tutorial
 
 __all__ = ["ACTIVATIONS", "Design", "Measured", "Progress", "Report", "default_layers", "measure",

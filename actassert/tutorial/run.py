@@ -12,6 +12,7 @@ import torch
 import torchvision
 
 from actassert import drawing
+from actassert._support.progress import Progress
 from actassert._support.version import package_version
 from actassert.layer_choice import default_layers
 from actassert.responsiveness import Responsiveness
@@ -22,7 +23,6 @@ from actassert.tutorial.layer_figures import LayerFigures, layer_figures
 from actassert.tutorial.measure import control_label, study
 from actassert.tutorial.page import write_page
 from actassert.tutorial.photos import Photos, photo_section
-from actassert.tutorial.progress import Progress
 
 __all__ = ["REFERENCES", "Report", "run_tutorial", "versions"]
 
