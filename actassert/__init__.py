@@ -12,7 +12,7 @@ you know what you may touch (tests/test_quality.py holds the same map and checks
     L7  battery/ artefacts/ tutorial/ -- the battery, failure artefacts and reporting, the study
     L6  assertions.py invariance.py strategies.py bench.py golden/ -- checks
     L5  measures.py layer_choice.py -- sweep and reductions; the default layers
-    L4  recording.py _inplace.py -- hooks, Activations, early stop
+    L4  recording.py _inplace.py probe.py -- hooks, Activations, early stop; the quiet probe
     L3  layers.py stimuli.py stimulus_set.py tuning.py determinism.py -- vocabulary
     L2  models/ -- names, Built, Network, one builder per source, loading
     L1  settings.py weightfiles.py -- options, Settings, session device; checkpoints

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -23,9 +22,8 @@ from torch import Tensor
 from actassert._support.compiled import eager_while_recording
 from actassert._support.messages import fail, listing
 from actassert.determinism import RandomStates, TorchFlags
-from actassert.errors import NeverRanWarning
 from actassert.layers import root_module
-from actassert.recording import record
+from actassert.probe import probe
 from actassert.types import ForwardLike, ModelLike
 
 __all__ = ["assert_deterministic", "assert_batch_invariant", "assert_hooks_transparent",
@@ -128,11 +126,12 @@ class Reference:
     keys: dict[tuple[str, int], str]
 
 
-def _recording(model: ModelLike, layers: str | Iterable[str]) -> Any:
-    """The ``record`` block of every check here: all modules for ``"all"``, non-tensor outputs
-    skipped, nothing registered for figures."""
+def _probe(model: ModelLike, images: Tensor, layers: str | Iterable[str],
+           sink: Callable[[str, int, Tensor], None]) -> tuple[Any, Any]:
+    """The quiet forward of every check here: all modules for ``"all"``, non-tensor outputs
+    skipped, each recorded output handed to ``sink`` instead of kept."""
     pattern = "**" if layers == "all" else layers
-    return record(model, pattern, register=False, keep_inputs=False, skip_non_tensors=True)
+    return probe(model, pattern, images, skip_non_tensors=True, sink=sink)
 
 
 def reference_run(model: ModelLike, images: Tensor, layers: str | Iterable[str]) -> Reference:
@@ -156,11 +155,7 @@ def reference_run(model: ModelLike, images: Tensor, layers: str | Iterable[str])
         recent[:0] = [(tensor, tensor._version, kept[(name, call)])]
         del recent[_RECENT:]
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NeverRanWarning)  # modules a forward bypasses
-        with _recording(model, layers) as acts:
-            acts._sink = sink
-            out = acts.run(images)
+    acts, out = _probe(model, images, layers, sink)
     keys = {pair: acts._key(*pair) for pair in kept}
     tensors = {keys[pair]: tensor for pair, tensor in kept.items()}
     return Reference({**tensors, **flatten_outputs(out, OUTPUT)}, keys)
@@ -215,11 +210,7 @@ def _streamed(model: ModelLike, images: Tensor, layers: str | Iterable[str],
         if key is not None:
             on_tensor(key, tensor)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NeverRanWarning)
-        with _recording(model, layers) as acts:
-            acts._sink = sink
-            out = acts.run(images)
+    _, out = _probe(model, images, layers, sink)
     for key, tensor in flatten_outputs(out, OUTPUT).items():
         on_tensor(key, tensor)
 

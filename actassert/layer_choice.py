@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import torch
 
-from actassert.errors import NeverRanWarning
 from actassert.layers import list_layers, root_module
-from actassert.recording import record
+from actassert.probe import probe
 
 __all__ = ["ACTIVATIONS", "default_layers"]
 
@@ -30,13 +28,10 @@ def default_layers(net: Any, count: int = 8) -> list[str]:
     wanted = [n for n in leaves if type(modules[n]).__name__ in ACTIVATIONS] or leaves
     side = int(getattr(net, "input_size", 224) or 224)
     device = getattr(net, "device", None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NeverRanWarning)
-        with record(net, wanted, register=False, keep_inputs=False, skip_non_tensors=True,
-                    reduce=lambda t: t.flatten(1)[:, :1]) as probe:
-            probe.run(torch.full((1, 3, side, side), 0.5, device=device))
+    seen, _ = probe(net, wanted, torch.full((1, 3, side, side), 0.5, device=device),
+                    skip_non_tensors=True, reduce=lambda t: t.flatten(1)[:, :1])
     last: dict[str, str] = {}
-    for key in probe:  # keys in the order the forward produced them
+    for key in seen:  # keys in the order the forward produced them
         name = key.split("#")[0]
         last.pop(name, None)
         last[name] = key

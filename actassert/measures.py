@@ -27,7 +27,6 @@ is above the level and 0 elsewhere (the share of its single position).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
@@ -40,7 +39,7 @@ from actassert._support.memory import release_freed_memory
 from actassert._support.progress import Progress
 from actassert._support.progress import wanted as progress_wanted
 from actassert.blank import BaselineLike, blank_baseline, check_baseline
-from actassert.errors import NeverRanWarning, SweepError
+from actassert.errors import SweepError
 from actassert.layers import resolve_layers, root_module
 from actassert.layout import (
     Context,
@@ -51,6 +50,7 @@ from actassert.layout import (
     probe_shapes,
     window_fold,
 )
+from actassert.probe import probe
 from actassert.recording import Activations, record
 from actassert.stimuli import Stimuli
 from actassert.tuning import Tuning
@@ -272,11 +272,8 @@ class Responses(Mapping[str, "torch.Tensor"]):
         if index in self.maps or self.net is None or self.shown is None:
             return
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", NeverRanWarning)
-                with record(self.net, list(self.layers), register=False, keep_inputs=False,
-                            skip_non_tensors=True, offload="cpu") as acts:
-                    acts.run(self.shown[index].images)
+            acts, _ = probe(self.net, list(self.layers), self.shown[index].images,
+                            skip_non_tensors=True, offload="cpu")
             self.maps[index] = {key: self.kernels_first(acts[key], key)[0] for key in acts}
         except Exception as exc:  # the assertion's own message matters more than its figure
             self.problems.append(f"the maps of stimulus {index} could not be recorded for the "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,9 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from actassert.errors import NeverRanWarning
 from actassert.layers import resolve_layers
-from actassert.recording import record
+from actassert.probe import probe
 
 __all__ = ["receptive_fields"]
 
@@ -118,13 +116,10 @@ def receptive_fields(net: Any, layers: Sequence[str], side: int | None = None
     image = torch.full((1, 3, side, side), 0.5, device=device)
     tracker = _Tracker()
     found: dict[str, float | None] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NeverRanWarning)
-        with record(net, keys, register=False, keep_inputs=False,
-                    reduce=lambda t: t) as acts, torch.no_grad(), tracker:
-            tracker.mark(image, (1.0, 1.0))
-            acts.run(image)
-            outputs = {key: acts[key] for key in acts}
+    with torch.no_grad(), tracker:
+        tracker.mark(image, (1.0, 1.0))
+        acts, _ = probe(net, keys, image, reduce=lambda t: t)
+        outputs = {key: acts[key] for key in acts}
     for key in keys:
         out = outputs.get(key)
         field = None if out is None else tracker.fields.get(id(out))

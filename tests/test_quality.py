@@ -233,7 +233,7 @@ LAYERS: dict[str, int] = {
     "settings": 1, "weightfiles": 1,
     "models": 2,
     "layers": 3, "stimuli": 3, "stimulus_set": 3, "tuning": 3, "determinism": 3,
-    "recording": 4, "_inplace": 4,
+    "recording": 4, "_inplace": 4, "probe": 4,
     "measures": 5, "layer_choice": 5,
     "assertions": 6, "invariance": 6, "strategies": 6, "bench": 6, "golden": 6,
     "battery": 7, "artefacts": 7, "tutorial": 7,

@@ -8,7 +8,6 @@ check is a function of a :class:`Subject` that returns report lines on success a
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from actassert.battery.names import CHECKS
 from actassert.battery.selectivity_check import check_selectivity
 from actassert.battery.shared import leaf_pass, reference_of, span, stimuli_pass_of
 from actassert.battery.subject import Subject
-from actassert.errors import NeverRanWarning
 from actassert.invariance import (
     _network_deterministic,
     _untouched,
@@ -31,7 +29,7 @@ from actassert.invariance import (
     check_batch_invariant,
 )
 from actassert.layers import list_layers, root_module
-from actassert.recording import record
+from actassert.probe import probe
 
 __all__ = ["CHECKS", "dead_kernel_shares", "dead_shares_of", "zero_initialised",
            "first_non_finite", "run_check"]
@@ -82,12 +80,8 @@ def _tensor_leaves(target: Subject) -> list[str]:
 
 def first_non_finite(net: Any, images: torch.Tensor, layers: list[str]) -> list[tuple[str, int]]:
     """``(layer, count of NaN/Inf values)`` for every recorded layer that has any, forward order."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NeverRanWarning)
-        with record(net, layers, register=False, keep_inputs=False, skip_non_tensors=True,
-                    reduce=lambda t: (~torch.isfinite(t)).flatten(1).sum(1, keepdim=True),
-                    offload="cpu") as acts:
-            acts.run(images)
+    acts, _ = probe(net, layers, images, skip_non_tensors=True, offload="cpu",
+                    reduce=lambda t: (~torch.isfinite(t)).flatten(1).sum(1, keepdim=True))
     return [(key, int(acts[key].sum())) for key in acts if int(acts[key].sum())]
 
 
@@ -120,11 +114,7 @@ def dead_kernel_shares(net: Any, images: torch.Tensor, layers: list[str]) -> dic
     carries information about the image; :func:`zero_initialised` tells the kernels a norm
     layer zeroes by design apart (the battery's check does not count them).
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NeverRanWarning)
-        with record(net, layers, register=False, keep_inputs=False, skip_non_tensors=True,
-                    reduce=span, offload="cpu") as acts:
-            acts.run(images)
+    acts, _ = probe(net, layers, images, skip_non_tensors=True, reduce=span, offload="cpu")
     return dead_shares_of({key: acts[key] for key in acts})
 
 

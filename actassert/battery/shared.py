@@ -15,7 +15,6 @@ Whichever check runs first computes a run; it is dropped once no check still to 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -23,12 +22,13 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import torch
 
-from actassert.errors import NeverRanWarning, RecordingError
+from actassert.errors import RecordingError
 from actassert.golden.stats import kernel_stats
 from actassert.invariance import Reference, _untouched, reference_run
 from actassert.layers import list_layers, resolve_layers
 from actassert.measures import to_channels_first
-from actassert.recording import _wanted_calls, record
+from actassert.probe import probe
+from actassert.recording import _wanted_calls
 
 __all__ = ["StimuliPass", "share", "reference_of", "stimuli_pass_of", "leaf_pass", "span",
            "non_finite"]
@@ -137,12 +137,8 @@ def leaf_pass(net: Any, images: torch.Tensor, golden: list[str] | None = None) -
                                        max(1, tensor.numel() // max(1, kernels)))
             result.probe = tensor.new_empty(0)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NeverRanWarning)
-        with record(net, sorted(leaves) + list(golden or []), register=False, keep_inputs=False,
-                    skip_non_tensors=True) as acts:
-            acts._sink = sink
-            acts.run(images)
+    acts, _ = probe(net, sorted(leaves) + list(golden or []), images, skip_non_tensors=True,
+                    sink=sink)
     _no_tensor_in(acts, wanted)
     leaf_keys = _keys(acts, [], seen)
     for pair, (count, ranges) in seen.items():

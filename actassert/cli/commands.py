@@ -24,6 +24,7 @@ from actassert.layers import list_layers, resolve_layers
 from actassert.models.loading import load_model
 from actassert.models.names import DEFAULT_MODEL, parse_model_name
 from actassert.models.network import Network
+from actassert.probe import probe
 from actassert.recording import record
 from actassert.settings import BatteryOptions, unwritable_reason
 from actassert.tutorial import Design, Progress, run_tutorial
@@ -44,10 +45,7 @@ def layers_command(args: argparse.Namespace) -> int:
     size = args.size or net.input_size
     names = list_layers(net, leaves_only=args.leaves)
     modules = dict(net.module.named_modules())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NeverRanWarning)  # listed below, module by module
-        with record(net, names, register=False, keep_inputs=False, skip_non_tensors=True) as acts:
-            net(torch.full((1, 3, size, size), 0.5))
+    acts, _ = probe(net, names, torch.full((1, 3, size, size), 0.5), skip_non_tensors=True)
     shapes = acts.shapes()
     width = max(len(k) for k in shapes) if shapes else 10
     print(f"{net.name} ({net.weights or 'random init'}), input [1, 3, {size}, {size}]:")
