@@ -250,7 +250,7 @@ def golden_against_forward(rounds: int, size: int) -> dict[str, Any]:
     maps, compared with the golden file) against the plain forward of the discs."""
     import tempfile
 
-    from actassert.golden.compare import compare
+    from actassert.golden.compare import compare_goldens
     from actassert.golden.files import read_golden, write_golden
     from actassert.golden.stats import collect
 
@@ -264,7 +264,7 @@ def golden_against_forward(rounds: int, size: int) -> dict[str, Any]:
         obtained = collect(acts)
         if not path.is_file():
             write_golden(obtained, path)
-        return compare(read_golden(path), obtained)
+        return compare_goldens(read_golden(path), obtained)
 
     r = paired_ratio(_plain_forwards(net, [x]), checked, rounds=rounds)
     return _check_row(f"golden check of features.* / plain forward (MobileNetV2, 12 discs of "

@@ -19,7 +19,7 @@ import torch
 
 from actassert import Network, list_layers, load_model, record, stimuli
 from actassert.golden.stats import STATISTICS, Golden, collect
-from actassert.golden.tolerance import default_tolerance
+from actassert.golden.tolerance import tolerance_for
 
 
 def _golden(net: Any, images: torch.Tensor, *, threads: int = 2, batch: int = 4,
@@ -90,10 +90,10 @@ def measure() -> list[Row]:
         for what, other in (("1 vs 2 threads", _golden(net, images, dtype=dtype, threads=1)),
                             ("batch 1 vs 4", _golden(net, images, dtype=dtype, batch=1))):
             rows.append((what, name, *_largest(reference, other),
-                         default_tolerance("cpu", name).rtol))
+                         tolerance_for("cpu", name).rtol))
     rows.append(("bfloat16 vs float32 (cross-dtype)", "both",
                  *_largest(references["float32"], references["bfloat16"]),
-                 default_tolerance("cpu", "bfloat16").rtol))
+                 tolerance_for("cpu", "bfloat16").rtol))
     return rows
 
 

@@ -6,9 +6,9 @@ import torch
 
 from actassert import cli
 from actassert.errors import GoldenError
-from actassert.golden.compare import compare, metadata_differences
+from actassert.golden.compare import compare_goldens, metadata_differences
 from actassert.golden.stats import collect, kernel_stats
-from actassert.golden.tolerance import Tolerance, choose_tolerance, default_tolerance
+from actassert.golden.tolerance import Tolerance, choose_tolerance, tolerance_for
 from actassert.measures import Responses
 
 
@@ -46,11 +46,11 @@ def test_collect_rejects_what_it_cannot_summarise(bad, message):
 
 
 def test_identical_data_pass_and_the_first_changed_layer_is_in_forward_order():
-    assert compare(collect(_maps()), collect(_maps())).first_changed is None
+    assert compare_goldens(collect(_maps()), collect(_maps())).first_changed is None
     changed = _maps()
     changed["fc"] = changed["fc"] * 1.1
     changed["relu#0"][:, 2] += 0.01
-    result = compare(collect(_maps()), collect(changed))
+    result = compare_goldens(collect(_maps()), collect(changed))
     assert [d.layer for d in result.failures] == ["relu#0", "fc"]
     assert result.first_changed.worst[0].kernel == 2
 
@@ -60,7 +60,7 @@ def test_missing_new_and_reshaped_layers_fail():
     del now["conv"]
     now["extra"] = torch.ones(2, 2)
     now["fc"] = torch.randn(2, 6)
-    result = compare(collect(_maps()), collect(now))
+    result = compare_goldens(collect(_maps()), collect(now))
     assert [(d.layer, d.status) for d in result.failures] == [
         ("conv", "missing"), ("fc", "shape"), ("extra", "new")]
 
@@ -68,13 +68,13 @@ def test_missing_new_and_reshaped_layers_fail():
 def test_per_layer_tolerances_by_name_or_glob():
     changed = _maps()
     changed["fc"] = changed["fc"] * 1.01
-    assert compare(collect(_maps()), collect(changed)).first_changed.layer == "fc"
-    assert compare(collect(_maps()), collect(changed),
+    assert compare_goldens(collect(_maps()), collect(changed)).first_changed.layer == "fc"
+    assert compare_goldens(collect(_maps()), collect(changed),
                    tolerances={"f*": dict(rtol=0.05)}).first_changed is None
     with pytest.raises(GoldenError, match="'fcc' matches no checked layer. Did you mean: fc"):
-        compare(collect(_maps()), collect(changed), tolerances={"fcc": dict(rtol=0.05)})
+        compare_goldens(collect(_maps()), collect(changed), tolerances={"fcc": dict(rtol=0.05)})
     with pytest.raises(GoldenError, match="give dict\\(rtol=..., atol=...\\)"):
-        compare(collect(_maps()), collect(changed), tolerances={"fc": 0.05})
+        compare_goldens(collect(_maps()), collect(changed), tolerances={"fc": 0.05})
 
 
 def test_responses_keep_a_lost_tuning():
@@ -82,7 +82,7 @@ def test_responses_keep_a_lost_tuning():
     tuned = torch.tensor([[1.0, 0.5], [0.0, 0.5], [0.0, 0.5], [0.0, 0.5]])
     shuffled = tuned[[1, 0, 2, 3]]  # kernel 0 now prefers another hue: same statistics
     make = lambda r: Responses({"layer": r}, {"hue": hues}, {}, "mean", "net")  # noqa: E731
-    result = compare(collect(make(tuned)), collect(make(shuffled)))
+    result = compare_goldens(collect(make(tuned)), collect(make(shuffled)))
     assert result.first_changed.worst[0].statistic in ("response[0]", "response[1]")
     assert np.array_equal(collect(make(tuned)).stats["layer"], collect(make(shuffled)).stats["layer"])
 
@@ -91,10 +91,10 @@ def test_another_device_uses_the_looser_pair_and_says_so():
     cpu = {"device": "cpu", "dtype": "float32"}
     cuda = {"device": "cuda:0", "dtype": "float32"}
     pair, note = choose_tolerance(cuda, cpu)
-    assert pair == Tolerance(default_tolerance("cuda", "float32").rtol,
-                             default_tolerance("cuda", "float32").atol)
+    assert pair == Tolerance(tolerance_for("cuda", "float32").rtol,
+                             tolerance_for("cuda", "float32").atol)
     assert "golden was made on cuda/float32 and this run is on cpu/float32" in note
-    assert choose_tolerance(cpu, cpu)[1] == f"{default_tolerance('cpu', 'float32')} (default for cpu/float32)"
+    assert choose_tolerance(cpu, cpu)[1] == f"{tolerance_for('cpu', 'float32')} (default for cpu/float32)"
     assert choose_tolerance(cuda, cpu, dict(rtol=0.5))[0] == Tolerance(0.5, 0.0)
 
 

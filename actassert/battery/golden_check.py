@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from actassert.battery.shared import StimuliPass, stimuli_pass_of
 from actassert.errors import GoldenError
-from actassert.golden.compare import compare
+from actassert.golden.compare import compare_goldens
 from actassert.golden.files import read_golden, write_golden
 from actassert.golden.message import failure_message
 from actassert.golden.stats import Golden, metadata
@@ -54,7 +54,7 @@ def check_golden(target: Subject) -> list[str]:
             else "created"
         return [f"golden {why}: {path} ({len(obtained.layers)} layers, "
                 f"{len(target.images)} stimuli); the next run compares against it"]
-    comparison = compare(read_golden(path), obtained)
+    comparison = compare_goldens(read_golden(path), obtained)
     if comparison.first_changed is not None:
         beside = path.with_name(path.stem + ".obtained.npz")
         write_golden(obtained, beside)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from actassert.errors import GoldenError
-from actassert.golden.compare import Comparison, compare
+from actassert.golden.compare import Comparison, compare_goldens
 from actassert.golden.stats import collect
 from actassert.models.network import Network
 from actassert.recording import record
@@ -79,8 +79,8 @@ def diff_activations(a: Mapping[str, Any], b: Mapping[str, Any], *,
         if ta[key].shape != tb[key].shape:
             raise GoldenError(f"layer {key!r} has shape {list(ta[key].shape)} in one and "
                               f"{list(tb[key].shape)} in the other: not one architecture?")
-    comparison = compare(collect(ta, maps=False), collect(tb, maps=False),
-                         default_tolerance=default_tolerance)
+    comparison = compare_goldens(collect(ta, maps=False), collect(tb, maps=False),
+                                 default_tolerance=default_tolerance)
     changes = []
     for verdict in comparison.layers:
         rel, corr = _change(ta[verdict.layer].float().cpu().numpy(),

@@ -11,7 +11,7 @@ import numpy as np
 from actassert.golden.stats import STATISTICS, Golden
 from actassert.golden.tolerance import Tolerance, choose_tolerance, layer_tolerances
 
-__all__ = ["KernelDiff", "LayerDiff", "Comparison", "compare", "metadata_differences"]
+__all__ = ["KernelDiff", "LayerDiff", "Comparison", "compare_goldens", "metadata_differences"]
 
 _VALUE_ROWS = 4  # mean, std, min, max are values; the fifth row is a share in [0, 1]
 #: Sign changes per kernel the positive share allows besides rtol (see ``_stats_slack``).
@@ -125,7 +125,7 @@ def _compare_layer(layer: str, expected: Golden, obtained: Golden, pair: Toleran
     return LayerDiff(layer, "changed" if failed else "ok", pair, worst)
 
 
-def compare(expected: Golden, obtained: Golden, *, default_tolerance: Any = None,
+def compare_goldens(expected: Golden, obtained: Golden, *, default_tolerance: Any = None,
             tolerances: Mapping[str, Any] | None = None) -> Comparison:
     """Compare ``obtained`` with ``expected`` layer by layer, in the golden's forward order.
 

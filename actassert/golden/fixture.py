@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from actassert import registry
 from actassert.errors import GoldenFileError
-from actassert.golden.compare import LayerDiff, compare
+from actassert.golden.compare import LayerDiff, compare_goldens
 from actassert.golden.files import read_golden, write_golden
 from actassert.golden.message import failure_message
 from actassert.golden.stats import Golden, collect
@@ -54,8 +54,9 @@ class _Check:
             if self.force_regen:  # pytest-regressions rewrites a golden on an AssertionError
                 raise AssertionError(str(exc)) from None
             raise GoldenFileError(str(exc).replace(str(expected_path), str(self.source))) from None
-        comparison = compare(expected, self.obtained, default_tolerance=self.default_tolerance,
-                             tolerances=self.tolerances)
+        comparison = compare_goldens(expected, self.obtained,
+                                     default_tolerance=self.default_tolerance,
+                                     tolerances=self.tolerances)
         first = comparison.first_changed
         if first is None:
             return

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from actassert.errors import GoldenError, closest
 
-__all__ = ["Tolerance", "DEFAULT_TOLERANCES", "default_tolerance", "choose_tolerance",
+__all__ = ["Tolerance", "DEFAULT_TOLERANCES", "tolerance_for", "choose_tolerance",
            "layer_tolerances"]
 
 
@@ -55,11 +55,11 @@ DEFAULT_TOLERANCES: dict[tuple[str, str], Tolerance] = {
 _FALLBACK = Tolerance(0.1, 1e-3)  # devices and dtypes without a measured pair (mps, int8)
 
 
-def default_tolerance(device: str, dtype: str) -> Tolerance:
+def tolerance_for(device: str, dtype: str) -> Tolerance:
     """The default pair for a device (``"cuda:1"`` counts as ``"cuda"``) and dtype name.
 
     Example:
-        >>> default_tolerance("cuda:1", "float16")
+        >>> tolerance_for("cuda:1", "float16")
         Tolerance(rtol=0.05, atol=0.0001)
     """
     kind = str(device).split(":")[0]
@@ -94,10 +94,10 @@ def choose_tolerance(golden_meta: Mapping[str, Any], now_meta: Mapping[str, Any]
         pair = _parse(given, "default_tolerance")
         return pair, f"{pair} (default_tolerance given)"
     then, now = _place(golden_meta), _place(now_meta)
-    ours = default_tolerance(str(now_meta.get("device")), str(now_meta.get("dtype")))
+    ours = tolerance_for(str(now_meta.get("device")), str(now_meta.get("dtype")))
     if then == now:
         return ours, f"{ours} (default for {now})"
-    theirs = default_tolerance(str(golden_meta.get("device")), str(golden_meta.get("dtype")))
+    theirs = tolerance_for(str(golden_meta.get("device")), str(golden_meta.get("dtype")))
     pair = Tolerance(max(ours.rtol, theirs.rtol), max(ours.atol, theirs.atol))
     return pair, (f"{pair}: the golden was made on {then} and this run is on {now}, so the "
                   f"looser of their defaults is used ({then}: {theirs}; {now}: {ours})")
