@@ -9,14 +9,18 @@ import sys
 import warnings
 from collections.abc import Generator, Iterator
 from contextlib import ExitStack
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from actassert import registry
+from actassert import registry, weightfiles
 from actassert._support import hypothesis as _hypothesis
+from actassert._support.device import resolve_device
 from actassert.artefacts.reporting import Summary, dump_artefacts, missing_weights_as_skip
+from actassert.artefacts.results import clean_results
+from actassert.battery.items import battery_items
 from actassert.errors import ActAssertError, ActAssertWarning
 from actassert.settings import (
     DUMP_CHOICES,
@@ -109,8 +113,6 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(f"actassert: {exc}") from None
     if settings.device not in ("auto", "cpu"):  # cuda, cuda:N, mps: is it really there?
-        from actassert._support.device import resolve_device
-
         try:
             resolve_device(settings.device)
         except ValueError as exc:
@@ -118,11 +120,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[settings_key] = settings
     config.pluginmanager.register(Summary(config, settings), "actassert-summary")
     if not hasattr(config, "workerinput"):  # the xdist controller or a plain run
-        from actassert.artefacts.results import clean_results
-
         clean_results(settings.results_dir)
-    from actassert import weightfiles
-
     config.stash[_previous_weights_key] = weightfiles.configure(
         weight_dirs=list(settings.weight_dirs), offline=settings.offline)
 
@@ -130,16 +128,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     previous = config.stash.get(_previous_weights_key, None)
     if previous is not None:
-        from actassert import weightfiles
-
         weightfiles.configure(weight_dirs=previous[0], offline=previous[1])
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     """One line: versions, device and weight folders. Imports nothing heavy: torch's version is
     read from package metadata, and the device is resolved only if torch is already imported."""
-    from importlib.metadata import PackageNotFoundError, version
-
     settings = config.stash[settings_key]
     versions = []
     for package in ("torch", "torchvision"):
@@ -149,8 +143,6 @@ def pytest_report_header(config: pytest.Config) -> str:
             versions.append(f"{package} missing")
     device = settings.device
     if "torch" in sys.modules:  # resolving "auto" would otherwise import torch for every run
-        from actassert._support.device import resolve_device
-
         device = f"{settings.device} -> {resolve_device(settings.device)}"
     dirs = ", ".join(str(d) for d in settings.weight_dirs) or "none"
     return f"actassert: {', '.join(versions)}, device {device}, weights dirs: {dirs}"
@@ -161,8 +153,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                                   items: list[pytest.Item]) -> None:
     models = get_settings(config).battery.models
     if models:
-        from actassert.battery.items import battery_items
-
         items.extend(battery_items(session, models))
 
 
@@ -184,7 +174,7 @@ def actassert_model(actassert_device: torch.device) -> ModelFixture:
     ``--actassert-require-weights``). After each test, a network the test left in train mode,
     with hooks, or with changed weights is restored and a warning names what was undone.
     """
-    from actassert.fixtures import ModelFixture
+    from actassert.fixtures import ModelFixture  # torch guard: when used
 
     return ModelFixture(actassert_device)
 
@@ -196,7 +186,7 @@ def stimuli(actassert_device: torch.device) -> BoundStimuli:
     ``stimuli.hue_disc(range(0, 360, 10), size=64)`` is ``actassert.stimuli.hue_disc`` drawing on
     the session's device (see :func:`actassert.stimuli.on`).
     """
-    from actassert.stimuli import on
+    from actassert.stimuli import on  # torch guard: when used
 
     return on(actassert_device)
 
@@ -210,7 +200,7 @@ def hooked_layers() -> Iterator[HookedLayersFixture]:
     Inside ``@given`` tests use ``record`` as a ``with`` block instead (Hypothesis forbids
     function-scoped fixtures there).
     """
-    from actassert.fixtures import HookedLayersFixture
+    from actassert.fixtures import HookedLayersFixture  # torch guard: when used
 
     with ExitStack() as stack:
         yield HookedLayersFixture(stack)
@@ -224,7 +214,7 @@ def deterministic() -> Iterator[Deterministic]:
     ``CUBLAS_WORKSPACE_CONFIG`` and the random generators' states are restored after the test.
     See :func:`actassert.determinism.deterministic`.
     """
-    from actassert.determinism import deterministic as block
+    from actassert.determinism import deterministic as block  # torch guard: when used
 
     with block() as state:
         yield state
@@ -239,7 +229,7 @@ def activation_regression(lazy_datadir: Path, original_datadir: Path,
     fails; later runs compare per-kernel statistics layer by layer in forward order and name the
     first changed layer; ``--force-regen`` rewrites goldens that differ.
     """
-    from actassert.golden.fixture import ActivationRegressionFixture
+    from actassert.golden.fixture import ActivationRegressionFixture  # torch guard: when used
 
     return ActivationRegressionFixture(lazy_datadir, original_datadir, request)
 

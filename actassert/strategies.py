@@ -24,6 +24,7 @@ from hypothesis import strategies as hs
 
 from actassert._support.hypothesis import register_profile
 from actassert.errors import StimulusError
+from actassert.stimuli import SHAPE_KINDS, gratings, hue_disc, shapes
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -66,8 +67,6 @@ def hue_discs(*, size: int = 64, min_radius: float = 0.05, max_radius: float = 0
         background: grey level of the background.
         device: where to draw the image.
     """
-    from actassert.stimuli import hue_disc
-
     _bounds("radius", min_radius, max_radius, floor=1e-9, ceiling=0.5)
     modes = [luminance] if isinstance(luminance, str) else list(luminance)
     unknown = [m for m in modes if m not in ("free", "matched")]
@@ -102,8 +101,6 @@ def shape_stimuli(*, kinds: Sequence[str] | None = None, min_size: float = 4.0,
         background: grey level of the background.
         device: where to draw the image.
     """
-    from actassert.stimuli import SHAPE_KINDS, shapes
-
     chosen = list(kinds) if kinds is not None else list(SHAPE_KINDS)
     unknown = [k for k in chosen if k not in SHAPE_KINDS]
     if not chosen or unknown:
@@ -133,8 +130,6 @@ def grating_stimuli(*, size: int = 64, min_frequency: float = 1.0,
         contrast: Michelson contrast.
         device: where to draw the image.
     """
-    from actassert.stimuli import gratings
-
     top = size / 4 if max_frequency is None else max_frequency
     _bounds("frequency", min_frequency, top, floor=0.0, ceiling=size / 2)
 

@@ -125,7 +125,7 @@ def hash_prefix(filename: str) -> str | None:
 
 
 def _hub_checkpoints() -> Path:
-    import torch.hub
+    import torch.hub  # torch guard: plugin load path
 
     return Path(torch.hub.get_dir()) / "checkpoints"
 
@@ -227,7 +227,7 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
 
 def _download(url: str, target: Path, prefix: str | None, timeout: float) -> None:
     """Fetch ``url`` to ``target`` with torch.hub (a ``.partial`` file, renamed once verified)."""
-    import torch.hub
+    import torch.hub  # torch guard: plugin load path
 
     target.parent.mkdir(parents=True, exist_ok=True)
     try:

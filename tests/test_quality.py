@@ -358,3 +358,26 @@ def test_the_layer_map_is_written_in_the_package_docstring():
     unlabelled = [m for m in faces if f"(layer {_layer(m)})" not in (ast.get_docstring(
         ast.parse((PACKAGE / m.replace(".", "/") / "__init__.py").read_text())) or "")]
     assert unlabelled == [], "say '(layer N)' in the docstring of: " + ", ".join(unlabelled)
+
+
+# Why an import may stand inside a function: it keeps torch (or another slow import) off the
+# plugin's load path, or it needs an optional dependency. Never to break a cycle (see above).
+FUNCTION_IMPORT_REASONS = ("torch guard", "torch loads here", "plugin load path", "optional:",
+                           "matplotlib: slow to import")
+
+
+def test_every_function_level_import_says_why():
+    unexplained = []
+    for name, tree in _modules():
+        lines = (PACKAGE / name).read_text(encoding="utf-8").splitlines()
+        for function in ast.walk(tree):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    text = " ".join(lines[node.lineno - 1:node.end_lineno])
+                    if not any(f"# {why}" in text for why in FUNCTION_IMPORT_REASONS):
+                        unexplained.append(f"{name}:{node.lineno}")
+    assert unexplained == [], ("import at the top of the module, or end the line with its "
+                               f"reason ({', '.join(FUNCTION_IMPORT_REASONS)}): "
+                               + ", ".join(sorted(set(unexplained))))

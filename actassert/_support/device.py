@@ -43,7 +43,7 @@ def resolve_device(spec: Any = "auto", *, worker: str | None = None) -> torch.de
     worker its own GPU. Asking for a CUDA device that is absent raises ``ValueError`` with the
     devices that exist.
     """
-    import torch
+    import torch  # torch guard: plugin load path
 
     text = str(spec) if isinstance(spec, torch.device) else check_device_spelling(spec)
     if text == "auto":

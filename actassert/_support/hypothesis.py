@@ -23,7 +23,10 @@ def register_profile() -> None:
     No deadline (the first example pays for warm-up and moving the model to its device, so its
     time says nothing about the rest), ``max_examples=25`` and the too-slow health check off.
     """
-    from hypothesis import HealthCheck, settings
+    from hypothesis import (  # plugin load path: on demand
+        HealthCheck,
+        settings,
+    )
 
     settings.register_profile(PROFILE, deadline=None, max_examples=MAX_EXAMPLES,
                               suppress_health_check=[HealthCheck.too_slow])
@@ -37,6 +40,9 @@ def current_example() -> object | None:
     """
     if "hypothesis" not in sys.modules:
         return None
-    from hypothesis.control import current_build_context, currently_in_test_context
+    from hypothesis.control import (  # plugin load path: on demand
+        current_build_context,
+        currently_in_test_context,
+    )
 
     return current_build_context() if currently_in_test_context() else None

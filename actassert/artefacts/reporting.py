@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from actassert import registry
+from actassert.artefacts.results import safe_name, write_artefacts, write_gallery, write_meta
 from actassert.errors import WeightsUnavailableError
 from actassert.settings import (
     OPTION_DUMP,
@@ -51,8 +52,6 @@ class Summary:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput") or not self.tests:
             return
-        from actassert.artefacts.results import write_gallery
-
         try:
             self.gallery = write_gallery(self.settings.results_dir)
         except Exception as exc:  # reporting must never break a run
@@ -102,8 +101,6 @@ def dump_artefacts(item: pytest.Item, report: pytest.TestReport, settings: Setti
     record = registry.current()
     if not wanted or record.is_empty() or settings.max_images == 0:
         return
-    from actassert.artefacts.results import safe_name
-
     folder = settings.results_dir / safe_name(item.nodeid)
     try:
         lines, files = _write(item, report, settings, record, folder)
@@ -121,8 +118,6 @@ def dump_artefacts(item: pytest.Item, report: pytest.TestReport, settings: Setti
 def _write(item: pytest.Item, report: pytest.TestReport, settings: Settings, record: Any,
            folder: Any) -> tuple[list[str], list[Any]]:
     """Draw and write the figures and the folder's index card; the report lines and the files."""
-    from actassert.artefacts.results import write_artefacts, write_meta
-
     written = write_artefacts(record, folder, max_images=settings.max_images)
     message = "\n".join(report.longreprtext.splitlines()[-40:]) if report.failed else ""
     write_meta(folder, item.nodeid, report.outcome, message, written.files)

@@ -110,7 +110,7 @@ def kernel_maps(value: Any, *, channels_first: bool) -> tuple[Any, str]:
     Returns:
         The maps and a note for the caption, or ``None`` and why the output cannot be drawn.
     """
-    from actassert.measures import looks_channels_last
+    from actassert.measures import looks_channels_last  # torch guard: plugin load path
 
     shape = list(value.shape)
     if value.dim() == 2 or (value.dim() == 4 and (channels_first or not looks_channels_last(shape))):
@@ -133,7 +133,7 @@ def kernel_maps(value: Any, *, channels_first: bool) -> tuple[Any, str]:
 def _grids(writer: _Writer, label: str, acts: Any, index: int, caption: str, *,
            channels_first: bool = False) -> None:
     """One kernel grid per recorded output that has kernels (see :func:`kernel_maps`)."""
-    from actassert import drawing
+    from actassert import drawing  # plugin load path: numpy, PIL
 
     for key in list(acts):
         if key.partition("#")[0].endswith(":attn"):  # attention weights: one map per head
@@ -171,7 +171,7 @@ def _attention_figure(writer: _Writer, label: str, key: str, weights: Any, index
 def _sweep_figures(writer: _Writer, record: TestRecord, label: str, responses: Any) -> None:
     """A sweep's stimulus strip and the kernel grids of the stimulus its assertion named (else
     the first), from the maps captured while the test ran: the network is never called here."""
-    from actassert import drawing
+    from actassert import drawing  # plugin load path: numpy, PIL
 
     shown = getattr(responses, "shown", None)
     if shown is None or len(shown) == 0:
@@ -207,7 +207,7 @@ def write_artefacts(record: TestRecord, folder: Path, *, max_images: int = 16) -
     Raises:
         OSError: ``folder`` cannot be created.
     """
-    from actassert import drawing
+    from actassert import drawing  # plugin load path: numpy, PIL
 
     folder.mkdir(parents=True, exist_ok=True)
     writer = _Writer(folder, max_images)

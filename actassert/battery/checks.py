@@ -30,6 +30,7 @@ from actassert.invariance import (
 )
 from actassert.layers import list_layers, root_module
 from actassert.probe import probe
+from actassert.stimuli import load_images
 
 __all__ = ["CHECKS", "dead_kernel_shares", "dead_shares_of", "zero_initialised",
            "first_non_finite", "run_check"]
@@ -161,11 +162,9 @@ def zero_initialised(net: Any, key: str, kernels: int) -> torch.Tensor | None:
 def _photos(side: int, device: Any) -> torch.Tensor | None:
     """scikit-image's photos, when it is installed: natural images for the dead-kernel check."""
     try:
-        import skimage
+        import skimage  # optional: scikit-image
     except ImportError:
         return None
-    from actassert.stimuli import load_images
-
     folder = Path(skimage.__file__).parent / "data"
     files = [folder / n for n in ("chelsea.png", "coffee.png", "astronaut.png")
              if (folder / n).is_file()]

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from actassert.battery.names import CHECKS
 from actassert.settings import battery_options, session_device
 
 __all__ = ["BatteryModel", "BatteryCheck", "BatteryLoadError", "battery_items", "load_error_text",
@@ -33,8 +34,6 @@ class BatteryModel(pytest.Collector):
     """
 
     def collect(self) -> Iterable[pytest.Item]:
-        from actassert.battery.names import CHECKS
-
         try:
             _load(self.config, self.name)
         except Exception as exc:  # every way a name can be wrong: one clear item, not 8 tracebacks

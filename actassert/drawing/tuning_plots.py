@@ -257,9 +257,9 @@ def render_tuning(layout: TuningLayout) -> Image.Image:
     Returns:
         The figure as an RGB ``PIL.Image.Image``.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.colors import hsv_to_rgb
-    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # matplotlib: slow to import
+    from matplotlib.colors import hsv_to_rgb  # matplotlib: slow to import
+    from matplotlib.figure import Figure  # matplotlib: slow to import
 
     nrows, ncols = layout.shape
     width = 2.9 * ncols + 0.2  # inches at 100 dpi
@@ -339,7 +339,7 @@ def _linear_panel(ax: Any, values: np.ndarray, y: np.ndarray, colours: Any, pane
 
 
 def _max_ticks(n: int) -> Any:
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator  # matplotlib: slow to import
 
     return MaxNLocator(n)
 

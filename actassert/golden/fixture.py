@@ -13,11 +13,16 @@ and its kernel grids in the test's failure artefacts.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from actassert import registry
+import numpy as np
+from pytest_regressions.common import perform_regression_check
+
+from actassert import drawing, registry
+from actassert.drawing.differences import difference_grid
 from actassert.errors import GoldenFileError
 from actassert.golden.compare import LayerDiff, compare_goldens
 from actassert.golden.files import read_golden, write_golden
@@ -68,11 +73,6 @@ def _register_figures(expected: Golden, obtained: Golden, changed: list[LayerDif
     """The failure figures, in the order the per-test cap spends them: the first changed
     layer's expected, obtained and difference grids, then the difference grid of each other
     changed layer in forward order (the ``record`` blocks' own grids come after these)."""
-    import numpy as np
-
-    from actassert import drawing
-    from actassert.drawing.differences import difference_grid
-
     for n, diff in enumerate(changed):
         e, o = expected.maps.get(diff.layer), obtained.maps.get(diff.layer)
         if e is None or o is None or e.shape != o.shape:
@@ -141,8 +141,6 @@ class ActivationRegressionFixture:
             GoldenFileError: the golden is truncated or corrupt (unless ``--force-regen``).
         """
         __tracebackhide__ = True
-        from pytest_regressions.common import perform_regression_check
-
         obtained = collect(data, maps=maps)
         pair, _ = choose_tolerance(obtained.meta, obtained.meta, default_tolerance)
         layer_tolerances(obtained.layers, pair, tolerances)  # a misspelt layer fails on run 1
@@ -166,8 +164,6 @@ class ActivationRegressionFixture:
 
 def _default_basename(request: pytest.FixtureRequest) -> str:
     """pytest-regressions' default: the test's name with non-word characters as ``_``."""
-    import re
-
     prefix = ""
     if request.node.cls is not None and request.config.getoption("with_test_class_names"):
         prefix = re.sub(r"[\W]", "_", request.node.cls.__name__) + "_"

@@ -19,6 +19,7 @@ import torchvision
 
 from actassert._support.version import package_version
 from actassert.errors import GoldenError
+from actassert.measures import Responses
 
 __all__ = ["STATISTICS", "Golden", "kernel_stats", "collect", "MAX_MAP_VALUES"]
 
@@ -113,8 +114,6 @@ def collect(data: Any, *, maps: bool = True, max_map_values: int = MAX_MAP_VALUE
         maps: keep the first image's maps in float16 (for failure figures), up to the cap.
         max_map_values: the cap on map values, over all layers.
     """
-    from actassert.measures import Responses
-
     tensors = _tensors(data)
     golden = Golden(layers=list(tensors), stats={k: kernel_stats(v) for k, v in tensors.items()})
     if isinstance(data, Responses):

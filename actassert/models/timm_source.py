@@ -21,6 +21,7 @@ from torch import nn
 
 from actassert.errors import MissingExtraError, ModelNotFoundError, WeightsUnavailableError
 from actassert.models.built import Built
+from actassert.weightfiles import downloads_allowed
 
 __all__ = ["build_timm", "preprocessing", "hub_offline"]
 
@@ -30,7 +31,7 @@ ENV_HF_OFFLINE = "HF_HUB_OFFLINE"
 
 def _import_timm(name: str) -> Any:
     try:
-        import timm
+        import timm  # optional: the timm extra
     except ImportError:
         raise MissingExtraError("timm", "timm", f"load_model('timm:{name}')") from None
     return timm
@@ -47,7 +48,7 @@ def hub_offline(offline: bool = True) -> Iterator[None]:
     if not offline:
         yield
         return
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # optional: the timm extra
 
     before_env, before_flag = os.environ.get(ENV_HF_OFFLINE), constants.HF_HUB_OFFLINE
     os.environ[ENV_HF_OFFLINE] = "1"
@@ -64,7 +65,7 @@ def hub_offline(offline: bool = True) -> Iterator[None]:
 
 def preprocessing(module: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...], int]:
     """``(mean, std, input side)`` of a timm model, from its ``pretrained_cfg``."""
-    from timm.data import resolve_model_data_config
+    from timm.data import resolve_model_data_config  # optional: the timm extra
 
     config = resolve_model_data_config(module)
     side = config["input_size"][-2]
@@ -100,7 +101,7 @@ def _tag(timm: Any, arch: str, named: str, weights: Any) -> str:
 
 def _places(timm: Any, full: str) -> tuple[str, list[str]]:
     """What timm looks for to load ``full`` (``arch`` or ``arch.tag``), and every place it looks."""
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # optional: the timm extra
 
     cfg = timm.models.get_pretrained_cfg(full)
     places, wanted = [], ""
@@ -125,7 +126,7 @@ def _create(timm: Any, full: str, *, pretrained: bool, seed: int) -> nn.Module:
 
 def _load_pretrained(timm: Any, full: str, offline: bool) -> nn.Module:
     """``timm.create_model(full, pretrained=True)``, its failures as ``WeightsUnavailableError``."""
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.errors import HfHubHTTPError  # optional: the timm extra
 
     try:
         with hub_offline(offline):
@@ -173,8 +174,6 @@ def build_timm(name: str, *, weights: Any = "DEFAULT", download: bool | None = N
         ModelNotFoundError: no timm architecture ``name`` (closest names suggested).
         WeightsUnavailableError: pretrained weights not in the cache and not downloadable.
     """
-    from actassert.weightfiles import downloads_allowed
-
     timm = _import_timm(name)
     arch, named = _split(timm, name)
     if weights is None:

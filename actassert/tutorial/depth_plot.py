@@ -67,7 +67,7 @@ def depth_plot(experiment: Experiment, path: Path) -> Path:
     """Two panels against the layers in forward order, both networks on each: the share of
     selective kernels (%, with its 95% interval), and the median (with quartiles) of the
     preferred size for ``size`` or of the index otherwise, with the macaque reference."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # matplotlib: slow to import
 
     fig = Figure(figsize=(11, 4.4), dpi=100, layout="constrained")
     share, spread = fig.subplots(1, 2)

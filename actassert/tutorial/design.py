@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from actassert.stimuli import gratings, hue_disc, shapes
+
 __all__ = ["Design", "PHOTOS", "shape_label"]
 
 #: scikit-image's photos shown in the natural-images section (``skimage.data.<name>()``).
@@ -70,8 +72,6 @@ class Design:
 
     def hue_discs(self, device: Any = None) -> Any:
         """``hues`` discs as bright as the grey background (``luminance="matched"``)."""
-        from actassert.stimuli import hue_disc
-
         step = 360.0 / self.hues
         return hue_disc([i * step for i in range(self.hues)], size=self.side,
                         radius=self.disc_radius, luminance="matched", device=device)
@@ -90,15 +90,11 @@ class Design:
 
     def shape_set(self, device: Any = None) -> Any:
         """White shapes of every kind and size on mid grey, centred."""
-        from actassert.stimuli import shapes
-
         return shapes(list(self.shapes), self.sizes(), colour=1.0, background=0.5,
                       size=self.side, device=device)
 
     def grating_set(self, device: Any = None) -> Any:
         """Full-field sinusoidal gratings: orientation x spatial frequency x phase."""
-        from actassert.stimuli import gratings
-
         step = 180.0 / self.orientations
         return gratings([i * step for i in range(self.orientations)], self.spatial_frequencies(),
                         list(self.phases), size=self.side, device=device)

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from actassert.measures import sweep
 from actassert.tutorial.analysis import (
     bandwidth,
     best_frequency_tuning,
@@ -139,8 +140,6 @@ def measure(net: Any, layers: list[str], design: Design, step: Step,
             to both networks.
         who: how progress names the network (``"untrained twin: "``).
     """
-    from actassert.measures import sweep
-
     sets = sets or stimulus_sets(design, getattr(net, "device", None))
     described = design.describe()
     n_layers = f"{len(layers)} layers"

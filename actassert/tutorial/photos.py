@@ -43,7 +43,7 @@ class Photos:
 def _load(side: int, device: Any) -> tuple[Any, list[list[int]]] | None:
     """The photos squashed to ``side`` x ``side`` (the tutorial's ``Resize``), or None."""
     try:
-        from skimage import data
+        from skimage import data  # optional: scikit-image
     except ImportError:
         return None
     arrays, sizes = [], []
