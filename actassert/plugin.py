@@ -259,7 +259,7 @@ def pytest_runtest_makereport(item: pytest.Item,
 
 def _html_extras(item: pytest.Item, report: pytest.TestReport) -> None:
     """The figures as pytest-html image extras (never breaks the run)."""
-    from actassert.artefacts.html_extras import add_figure_extras
+    from actassert.artefacts.html_extras import add_figure_extras  # plugin load path: html only
 
     try:
         add_figure_extras(item.config, report)

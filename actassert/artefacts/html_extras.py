@@ -39,7 +39,7 @@ def add_figure_extras(config: pytest.Config, report: pytest.TestReport) -> None:
         return
     # the report's carousel opens on the first image: the kernel grids before the inputs
     files.sort(key=lambda f: f.name.startswith(("input-", "stimuli-")))
-    from pytest_html import extras  # pytest-html is loaded: it is writing this report
+    from pytest_html import extras  # optional: pytest-html, loaded as it writes this report
 
     embed = bool(config.getoption("self_contained_html", False))
     found = list(getattr(report, "extras", []))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from actassert._support.html import figure_html, page
+from actassert.errors import DrawingError
 from actassert.registry import TestRecord
 
 __all__ = ["safe_name", "Artefacts", "write_artefacts", "write_gallery", "clean_results",
@@ -151,9 +152,8 @@ def _grids(writer: _Writer, label: str, acts: Any, index: int, caption: str, *,
 
 def _attention_figure(writer: _Writer, label: str, key: str, weights: Any, index: int) -> None:
     """Each head's attention from the class token of image ``index``, or why it is not drawn."""
-    from actassert import drawing
-    from actassert.drawing.attention import attention_layout
-    from actassert.errors import DrawingError
+    from actassert import drawing  # plugin load path: numpy, PIL
+    from actassert.drawing.attention import attention_layout  # plugin load path: numpy, PIL
 
     i = min(index, weights.shape[0] - 1)
     try:

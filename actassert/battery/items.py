@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from actassert.battery.names import CHECKS
+from actassert.errors import ActAssertError
 from actassert.settings import battery_options, session_device
 
 __all__ = ["BatteryModel", "BatteryCheck", "BatteryLoadError", "battery_items", "load_error_text",
@@ -61,8 +62,6 @@ class BatteryLoadError(pytest.Item):
 
 def load_error_text(spec: str, error: BaseException) -> str:
     """The message of a battery model that did not load: what, the error, the fix."""
-    from actassert.errors import ActAssertError
-
     text = str(error) if isinstance(error, ActAssertError) else f"{type(error).__name__}: {error}"
     return (f"battery model {spec!r} did not load, so none of its checks ran\n{text}\n"
             "Fix: correct --actassert-model (or the ini key actassert_models): NAME, "

@@ -29,13 +29,14 @@ from torch import nn
 from actassert.errors import MissingExtraError, ModelSourceError, WeightsUnavailableError
 from actassert.models.built import Built
 from actassert.models.timm_source import hub_offline
+from actassert.weightfiles import downloads_allowed
 
 __all__ = ["build_hf", "preprocessing"]
 
 
 def _import_transformers(name: str) -> Any:
     try:
-        import transformers
+        import transformers  # optional: the hf extra
     except ImportError:
         raise MissingExtraError("transformers", "hf", f"load_model('hf:{name}')") from None
     return transformers
@@ -120,7 +121,7 @@ def _categories(transformers: Any, config: Any) -> list[str] | None:
 
 def _unavailable(name: str, offline: bool, exc: Exception) -> WeightsUnavailableError:
     """Why the model's files could not be loaded, with where they were looked for."""
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # optional: installed with transformers
 
     first = (str(exc).strip().splitlines() or [""])[0]
     why = ("not attempted (offline: ACTASSERT_OFFLINE=1 or --actassert-offline, so "
@@ -176,8 +177,6 @@ def build_hf(name: str, *, weights: Any = "DEFAULT", download: bool | None = Non
         ModelSourceError: a folder that does not exist, or no usable image processor.
         WeightsUnavailableError: the model's files are not in the cache and cannot be downloaded.
     """
-    from actassert.weightfiles import downloads_allowed
-
     transformers = _import_transformers(name)
     local = _is_folder(name)
     offline = not local and not downloads_allowed(download)

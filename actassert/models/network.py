@@ -213,7 +213,7 @@ def _logits(output: Any) -> Any:
     """``output.logits`` for a Hugging Face ``ModelOutput`` that has them, else ``output``."""
     if "transformers" not in sys.modules:  # no ModelOutput can exist: transformers is optional
         return output
-    from transformers.utils import ModelOutput
+    from transformers.utils import ModelOutput  # optional: loaded only if already imported
 
     logits = getattr(output, "logits", None) if isinstance(output, ModelOutput) else None
     return logits if isinstance(logits, torch.Tensor) else output

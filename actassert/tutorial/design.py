@@ -78,8 +78,6 @@ class Design:
 
     def grey_discs(self, device: Any = None) -> Any:
         """Achromatic discs of the hue discs' size at each of ``greys`` (saturation 0)."""
-        from actassert.stimuli import hue_disc
-
         return hue_disc([0.0], size=self.side, radius=self.disc_radius, saturation=0.0,
                         value=list(self.greys), device=device)
 

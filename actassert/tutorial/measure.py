@@ -8,7 +8,9 @@ from typing import Any
 
 import torch
 
-from actassert.measures import sweep
+from actassert.measures import reduce_maps, sweep
+from actassert.receptive_field import receptive_fields
+from actassert.tuning import Tuning
 from actassert.tutorial.analysis import (
     bandwidth,
     best_frequency_tuning,
@@ -56,8 +58,6 @@ def stimulus_sets(design: Design, device: Any = None) -> dict[str, Any]:
 
 def _centre_and_foreground(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """Both size read-outs in one forward: ``[N, 2K]``, the centre first."""
-    from actassert.measures import reduce_maps
-
     return torch.cat([reduce_maps(maps, masks, "centre"), reduce_maps(maps, masks, "foreground")],
                      dim=1)
 
@@ -72,8 +72,6 @@ def colour_selectivity(responses: Any, layer: str, design: Design) -> tuple[Any,
     Returns:
         ``(tuning, colour_vs_grey [K], selective BoolTensor[K])``.
     """
-    from actassert.tuning import Tuning
-
     hue_rows = responses.params["saturation"] > 0
     values, base = responses[layer], responses.baseline[layer]
     tuning = Tuning(responses.params["hue"][hue_rows], values[hue_rows], circular=360.0,
@@ -99,8 +97,6 @@ def _colour(responses: Any, layers: list[str], design: Design) -> tuple[dict[str
 
 def _size(responses: Any, layers: list[str], design: Design) -> tuple[dict[str, Any], ...]:
     """Centre and foreground size tunings, and per-layer results of each."""
-    from actassert.tuning import Tuning
-
     out: tuple[dict[str, Any], ...] = ({}, {}, {}, {})
     for layer in layers:
         both, base = responses[layer], responses.baseline[layer]
@@ -191,8 +187,6 @@ def study(net: Any, layers: list[str], design: Design, step: Step, control: Any 
     Returns:
         ``(trained, twin)``: the twin's own ``Measured`` too (None without a control).
     """
-    from actassert.receptive_field import receptive_fields
-
     sets = stimulus_sets(design, getattr(net, "device", None))
     trained = measure(net, layers, design, step, sets)
     twin = None if control is None else measure(control, layers, design, step, sets,
