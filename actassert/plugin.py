@@ -23,20 +23,19 @@ from actassert.artefacts.results import clean_results
 from actassert.battery.items import battery_items
 from actassert.errors import ActAssertError, ActAssertWarning
 from actassert.settings import (
+    BATTERY_OPTIONS,
     DUMP_CHOICES,
     INI,
     OPTION_DEVICE,
     OPTION_DUMP,
-    OPTION_GOLDEN_DIR,
-    OPTION_MAX_DEAD,
     OPTION_MAX_IMAGES,
-    OPTION_MIN_COLOUR,
     OPTION_MODEL,
     OPTION_OFFLINE,
     OPTION_REQUIRE_WEIGHTS,
     OPTION_RESULTS_DIR,
-    OPTION_SIZE_GROWS,
     OPTION_WEIGHTS_DIR,
+    BatteryOption,
+    BatteryOptions,
     from_config,
     get_settings,
     session_device,
@@ -88,20 +87,21 @@ def _add_battery_options(parser: pytest.Parser, group: pytest.OptionGroup) -> No
                     help="run the battery of checks on a model (repeatable): torchvision "
                          "names, timm:NAME, hf:NAME, package.module:factory; NAME@WEIGHTS picks "
                          "weights, NAME@none random init.")
-    group.addoption(OPTION_GOLDEN_DIR, dest="actassert_golden_dir", metavar="DIR",
-                    help="where the battery keeps golden statistics. Default: actassert-goldens "
-                         "beside the ini file (or in rootdir).")
-    group.addoption(OPTION_MAX_DEAD, dest="actassert_max_dead", metavar="SHARE",
-                    help="the battery fails a layer with more dead kernels than this. Default: 0.5.")
-    group.addoption(OPTION_MIN_COLOUR, dest="actassert_min_colour", metavar="SHARE",
-                    help="the battery asserts some layer has this share of colour-selective "
-                         "kernels. Default: report only.")
-    group.addoption(OPTION_SIZE_GROWS, dest="actassert_size_grows", action="store_true",
-                    help="the battery asserts the preferred size grows with depth.")
     parser.addini(INI[OPTION_MODEL], f"models of {OPTION_MODEL}, one per line", type="linelist",
                   default=[])
-    for option in (OPTION_GOLDEN_DIR, OPTION_MAX_DEAD, OPTION_MIN_COLOUR, OPTION_SIZE_GROWS):
-        parser.addini(INI[option], f"default of {option}", default="")
+    for option in BATTERY_OPTIONS:  # the same definitions make `actassert check`'s flags
+        flag, kwargs = option.arguments("--actassert-")
+        group.addoption(flag, dest=f"actassert_{option.field}", **_with_default(option, kwargs))
+        parser.addini(INI[flag], f"default of {flag}", default="")
+
+
+def _with_default(option: BatteryOption, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The help with the default a pytest run uses (relative paths: beside the ini file)."""
+    default = getattr(BatteryOptions(), option.field)
+    if option.metavar is None or default is None:
+        return kwargs
+    where = " beside the ini file (or in rootdir)" if option.metavar == "DIR" else ""
+    return {**kwargs, "help": f"{kwargs['help']} Default: {default}{where}."}
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -23,7 +23,7 @@ __all__ = [
     "OPTION_OFFLINE", "OPTION_DUMP", "OPTION_MAX_IMAGES", "INI", "Settings", "from_config",
     "DUMP_CHOICES", "unwritable_reason", "OPTION_MODEL", "OPTION_GOLDEN_DIR", "OPTION_MAX_DEAD",
     "OPTION_MIN_COLOUR", "OPTION_SIZE_GROWS", "BatteryOptions", "settings_key", "get_settings",
-    "session_device", "battery_options",
+    "session_device", "battery_options", "BatteryOption", "BATTERY_OPTIONS", "parse_share",
 ]
 
 OPTION_DEVICE = "--actassert-device"
@@ -34,7 +34,7 @@ OPTION_OFFLINE = "--actassert-offline"
 OPTION_DUMP = "--actassert-dump"
 OPTION_MAX_IMAGES = "--actassert-max-images"
 OPTION_MODEL = "--actassert-model"
-OPTION_GOLDEN_DIR = "--actassert-golden-dir"
+OPTION_GOLDEN_DIR = "--actassert-golden-dir"  # BATTERY_OPTIONS below defines these four
 OPTION_MAX_DEAD = "--actassert-max-dead"
 OPTION_MIN_COLOUR = "--actassert-min-colour"
 OPTION_SIZE_GROWS = "--actassert-size-grows"
@@ -56,6 +56,51 @@ INI = {
 }
 
 DUMP_CHOICES = ("failed", "all", "none")
+
+
+@dataclass(frozen=True)
+class BatteryOption:
+    """One option of the battery, defined once: ``--actassert-NAME`` and the ini key
+    ``actassert_FIELD`` under pytest, ``--NAME`` of ``actassert check`` (pytest-benchmark's
+    ``cli.py`` reuses its plugin's option definitions the same way).
+
+    Attributes:
+        name: the flag after its prefix (``"max-dead"``).
+        field: the :class:`BatteryOptions` field it sets (``"max_dead"``).
+        help: what it does; each surface adds its default.
+        metavar: the value's name, or None for an on/off flag.
+    """
+
+    name: str
+    field: str
+    help: str
+    metavar: str | None = None
+
+    @property
+    def pytest_flag(self) -> str:
+        """``--actassert-max-dead``."""
+        return f"--actassert-{self.name}"
+
+    def arguments(self, prefix: str) -> tuple[str, dict[str, Any]]:
+        """The flag and keyword arguments of ``addoption``/``add_argument`` with ``prefix``
+        (``"--actassert-"`` under pytest, ``"--"`` for ``actassert check``)."""
+        kwargs: dict[str, Any] = {"help": self.help}
+        if self.metavar is None:
+            kwargs["action"] = "store_true"
+        else:
+            kwargs["metavar"] = self.metavar
+        return f"{prefix}{self.name}", kwargs
+
+
+#: The battery's options beside the model name, in the order they are listed.
+BATTERY_OPTIONS = (
+    BatteryOption("golden-dir", "golden_dir", "where the battery keeps golden statistics.", "DIR"),
+    BatteryOption("max-dead", "max_dead", "the battery fails a layer with more dead kernels than "
+                  "this share.", "SHARE"),
+    BatteryOption("min-colour", "min_colour", "assert that some layer has this share of "
+                  "colour-selective kernels (default: report only).", "SHARE"),
+    BatteryOption("size-grows", "size_grows", "assert that the preferred size grows with depth."),
+)
 
 
 @dataclass(frozen=True)
@@ -181,17 +226,42 @@ def from_config(config: Any) -> Settings:
                     battery=_battery(config, here, ini_dir))
 
 
+def parse_share(text: Any) -> float:
+    """A share of kernels, written as a number between 0 and 1: the battery's thresholds.
+
+    Example:
+        >>> parse_share("0.25")
+        0.25
+    """
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{text!r} is not a number between 0 and 1") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{value:g} must lie between 0 and 1 (a share of kernels)")
+    return value
+
+
 def _share(config: Any, option: str, default: float | None) -> float | None:
     raw = _value(config, option)
     if raw is None:
         return default
     try:
-        value = float(raw)
+        return parse_share(raw)
+    except ValueError as exc:
+        raise ValueError(f"{option}={_shown(raw)} {_reason(exc)}") from None
+
+
+def _shown(raw: Any) -> str:
+    try:
+        return f"{float(raw):g}"
     except (TypeError, ValueError):
-        raise ValueError(f"{option}={raw!r} is not a number between 0 and 1") from None
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{option}={value:g} must lie between 0 and 1 (a share of kernels)")
-    return value
+        return repr(raw)
+
+
+def _reason(exc: ValueError) -> str:
+    """``parse_share``'s message without the value it starts with."""
+    return str(exc).split(" ", 1)[1]
 
 
 def _battery(config: Any, here: Path, ini_dir: Path) -> BatteryOptions:
@@ -201,16 +271,17 @@ def _battery(config: Any, here: Path, ini_dir: Path) -> BatteryOptions:
     cli_golden = config.getoption("actassert_golden_dir")
     ini_golden = config.getini(INI[OPTION_GOLDEN_DIR])
     golden = _absolute(cli_golden, here) if cli_golden else \
-        _absolute(ini_golden or "actassert-goldens", ini_dir)
+        _absolute(ini_golden or BatteryOptions().golden_dir, ini_dir)
     problem = unwritable_reason(golden) if models else ""
     if problem:
         raise ValueError(f"{OPTION_GOLDEN_DIR}: {problem}; the battery's goldens could not be "
                          "written there")
-    max_dead = _share(config, OPTION_MAX_DEAD, 0.5)
+    defaults = BatteryOptions()
+    max_dead = _share(config, OPTION_MAX_DEAD, defaults.max_dead)
     return BatteryOptions(models=models, golden_dir=golden,
-                           max_dead=0.5 if max_dead is None else max_dead,
-                           min_colour=_share(config, OPTION_MIN_COLOUR, None),
-                           size_grows=bool(_flag(config, OPTION_SIZE_GROWS)))
+                          max_dead=defaults.max_dead if max_dead is None else max_dead,
+                          min_colour=_share(config, OPTION_MIN_COLOUR, defaults.min_colour),
+                          size_grows=bool(_flag(config, OPTION_SIZE_GROWS)))
 
 
 settings_key = pytest.StashKey["Settings"]()

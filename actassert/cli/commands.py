@@ -26,7 +26,7 @@ from actassert.models.names import DEFAULT_MODEL, parse_model_name
 from actassert.models.network import Network
 from actassert.probe import probe
 from actassert.recording import record
-from actassert.settings import BatteryOptions, unwritable_reason
+from actassert.settings import BATTERY_OPTIONS, BatteryOptions, unwritable_reason
 from actassert.tutorial import Design, Progress, run_tutorial
 
 __all__ = ["COMMANDS", "diff_command", "layers_command", "record_command", "run_check_command",
@@ -136,9 +136,8 @@ def _twin(args: argparse.Namespace, net: Network, progress: Progress) -> tuple[N
 
 def run_check_command(args: argparse.Namespace) -> int:
     """Run the checks; print ``PASS``/``FAIL`` per check with its lines or message."""
-    options = BatteryOptions(golden_dir=args.golden_dir, force_regen=args.force_regen,
-                             max_dead=args.max_dead, min_colour=args.min_colour,
-                             size_grows=args.size_grows)
+    options = BatteryOptions(force_regen=args.force_regen,
+                             **{o.field: getattr(args, o.field) for o in BATTERY_OPTIONS})
     target = subject(args.model, options, device=args.device,
                      download=False if args.offline else None)
     target.pending = set(args.checks)  # the runs checks share are dropped after their last user

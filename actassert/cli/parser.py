@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from actassert.battery.names import CHECKS
 from actassert.errors import ActAssertError, WeightsUnavailableError
 from actassert.models.names import DEFAULT_MODEL, parse_weights
+from actassert.settings import BATTERY_OPTIONS, BatteryOptions, parse_share
 
 __all__ = ["main", "build_parser", "add_check_parser", "DEFAULT_MODEL"]
 
@@ -118,14 +119,19 @@ def _diff_parser(commands: Any) -> None:
     diff.add_argument("--atol", type=float, default=None, help="absolute tolerance")
 
 
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number between 0 and 1") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value:g} is not between 0 and 1 (a share)")
-    return value
+def _argument_type(parse: Any) -> Any:
+    """argparse prints the message of an ``ArgumentTypeError``, not of a ``ValueError``."""
+    def checked(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return checked
+
+
+#: How ``actassert check`` reads each battery option's value.
+_CHECK_TYPES: dict[str, Any] = {"golden_dir": Path, "max_dead": _argument_type(parse_share),
+                                "min_colour": _argument_type(parse_share)}
 
 
 def add_check_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -138,15 +144,16 @@ def add_check_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     check.add_argument("--offline", action="store_true", help="never download weights")
     check.add_argument("--checks", nargs="+", choices=CHECKS, default=list(CHECKS),
                        help="which checks (default: all)")
-    check.add_argument("--golden-dir", type=Path, default=Path("actassert-goldens"),
-                       help="where golden statistics live (default: actassert-goldens)")
     check.add_argument("--force-regen", action="store_true", help="rewrite the goldens")
-    check.add_argument("--max-dead", type=_share, default=0.5,
-                       help="largest share of dead kernels per layer (default: 0.5)")
-    check.add_argument("--min-colour", type=_share, default=None,
-                       help="assert some layer has this share of colour-selective kernels")
-    check.add_argument("--size-grows", action="store_true",
-                       help="assert the preferred size grows with depth")
+    defaults = BatteryOptions()
+    for option in BATTERY_OPTIONS:  # defined once, with the plugin's --actassert-* options
+        flag, kwargs = option.arguments("--")
+        default = getattr(defaults, option.field)
+        if option.metavar is not None:
+            shown = "" if default is None else f" Default: {default}."
+            kwargs.update(type=_CHECK_TYPES[option.field], default=default,
+                          help=f"{kwargs['help']}{shown}")
+        check.add_argument(flag, dest=option.field, **kwargs)
     return check
 
 
