@@ -11,9 +11,11 @@ you know what you may touch (tests/test_quality.py holds the same map and checks
     L8  fixtures.py -- the fixtures' objects
     L7  battery/ artefacts/ tutorial/ -- the battery, failure artefacts and reporting, the study
     L6  assertions.py invariance.py strategies.py bench.py golden/ -- checks
-    L5  measures.py layer_choice.py -- sweep and reductions; the default layers
+    L5  measures.py layer_choice.py blank.py receptive_field.py -- sweep, reductions, the blank
+        baseline; the default layers; receptive fields
     L4  recording.py _inplace.py probe.py -- hooks, Activations, early stop; the quiet probe
-    L3  layers.py stimuli.py stimulus_set.py tuning.py determinism.py -- vocabulary
+    L3  layers.py stimuli.py stimulus_set.py tuning.py determinism.py layout.py attention.py
+        proportions.py responsiveness.py -- vocabulary
     L2  models/ -- names, Built, Network, one builder per source, loading
     L1  settings.py weightfiles.py -- options, Settings, session device; checkpoints
     L0  errors.py types.py registry.py drawing/ _support/ -- leaves

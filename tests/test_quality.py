@@ -233,8 +233,9 @@ LAYERS: dict[str, int] = {
     "settings": 1, "weightfiles": 1,
     "models": 2,
     "layers": 3, "stimuli": 3, "stimulus_set": 3, "tuning": 3, "determinism": 3,
+    "layout": 3, "attention": 3, "proportions": 3, "responsiveness": 3,  # issues 17, 18
     "recording": 4, "_inplace": 4, "probe": 4,
-    "measures": 5, "layer_choice": 5,
+    "measures": 5, "layer_choice": 5, "blank": 5, "receptive_field": 5,  # blank, rf: issue 17
     "assertions": 6, "invariance": 6, "strategies": 6, "bench": 6, "golden": 6,
     "battery": 7, "artefacts": 7, "tutorial": 7,
     "fixtures": 8,
@@ -347,11 +348,19 @@ def test_no_import_cycle_even_through_function_level_imports():
 def test_the_layer_map_is_written_in_the_package_docstring():
     doc = actassert.__doc__ or ""
     written: dict[str, int] = {}
+    layer, naming = None, False  # a layer's modules run up to its " -- ", over lines if need be
     for line in doc.splitlines():
         match = re.match(r"\s*L(\d+)\s+(.+)", line)
         if match:
-            for name in re.findall(r"[\w.]+", match.group(2).split("--")[0]):
-                written[name.removesuffix(".py").rstrip("/.")] = int(match.group(1))
+            layer, naming, text = int(match.group(1)), True, match.group(2)
+        elif layer is not None and naming and line.startswith("        "):
+            text = line
+        else:
+            continue
+        names, dash, _ = text.partition("--")
+        for name in re.findall(r"[\w.]+", names):
+            written[name.removesuffix(".py").rstrip("/.")] = layer
+        naming = naming and not dash
     expected = {name or "__init__": layer for name, layer in LAYERS.items()}
     assert written == expected, "actassert/__init__.py's docstring and LAYERS disagree"
     faces = [m for m, p in _module_files().items() if p.name == "__init__.py" and m]
