@@ -1,4 +1,5 @@
-"""Which layers the tutorial studies: activation layers spread evenly over the forward."""
+"""The default layers (layer 5): activation layers spread evenly over the forward, picked for
+the battery and the tutorial alike (both sit above it)."""
 
 from __future__ import annotations
 
