@@ -53,7 +53,7 @@ _LAZY = {
     "Responsiveness": "actassert.responsiveness",
     "assert_prefers_larger": "actassert.assertions",
     "assert_eval_mode": "actassert.assertions",
-    "assert_deterministic": "actassert.assertions",
+    "assert_deterministic": "actassert.invariance",
     "assert_batch_invariant": "actassert.invariance",
     "assert_hooks_transparent": "actassert.invariance",
     "deterministic": "actassert.determinism",
@@ -79,7 +79,6 @@ if TYPE_CHECKING:
         tuning,
     )
     from actassert.assertions import (
-        assert_deterministic,
         assert_eval_mode,
         assert_more_selective,
         assert_more_selective_than_control,
@@ -96,7 +95,11 @@ if TYPE_CHECKING:
         ModelNotFoundError,
         WeightsUnavailableError,
     )
-    from actassert.invariance import assert_batch_invariant, assert_hooks_transparent
+    from actassert.invariance import (
+        assert_batch_invariant,
+        assert_deterministic,
+        assert_hooks_transparent,
+    )
     from actassert.layers import list_layers
     from actassert.measures import Responses, sweep
     from actassert.models.loading import load_model
