@@ -1,4 +1,5 @@
-"""The per-test registry of what a test recorded, swept and asserted, read by the plugin on failure."""
+"""The record of the running test (one per test): what it recorded, swept and asserted, which
+the plugin draws when the test fails."""
 
 from __future__ import annotations
 
