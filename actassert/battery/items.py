@@ -65,8 +65,8 @@ def load_error_text(spec: str, error: BaseException) -> str:
     text = str(error) if isinstance(error, ActAssertError) else f"{type(error).__name__}: {error}"
     return (f"battery model {spec!r} did not load, so none of its checks ran\n{text}\n"
             "Fix: correct --actassert-model (or the ini key actassert_models): NAME, "
-            "timm:NAME, package.module:factory, each optionally @WEIGHTS (@none: random init); "
-            "`actassert check NAME` loads one alone")
+            "timm:NAME, hf:NAME, package.module:factory, each optionally @WEIGHTS (@none: random "
+            "init); `actassert check NAME` loads one alone")
 
 
 class BatteryCheck(pytest.Item):
