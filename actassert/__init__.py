@@ -18,7 +18,7 @@ you know what you may touch (tests/test_quality.py holds the same map and checks
         proportions.py responsiveness.py -- vocabulary
     L2  models/ -- names, Built, Network, one builder per source, loading
     L1  settings.py weightfiles.py -- options, Settings, session device; checkpoints
-    L0  errors.py types.py per_test.py drawing/ _support/ -- leaves
+    L0  errors.py types.py evidence.py drawing/ _support/ -- leaves
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from types import EllipsisType
 import torch
 from torch import Tensor, nn
 
-from actassert import per_test
+from actassert import evidence
 from actassert._support.messages import MAX_LISTED
 from actassert._support.messages import fail as _fail
 from actassert._support.messages import listing as _listing
@@ -69,7 +69,7 @@ def _header(tuning: Tuning, what: str) -> str:
 
 def _register(tuning: Tuning, kernels: KernelSelection | None, check: str) -> Tuning:
     """Register ``tuning`` for failure artefacts and return the subset of ``kernels`` checked."""
-    record = per_test.current()
+    record = evidence.current()
     record.add_tuning(tuning)
     if kernels is None:
         return tuning
@@ -90,7 +90,7 @@ def _show(tuning: Tuning, kernel_ids: Sequence[int], why: str) -> None:
     """
     tuning.focus[:] = list(dict.fromkeys(int(k) for k in kernel_ids))
     tuning.focus_reason = why
-    record = per_test.current()
+    record = evidence.current()
     responses = getattr(tuning, "responses", None)
     if responses is not None and record.keeps and record.wants_figures:
         responses.capture_maps(responses.preferred_stimulus(tuning))
@@ -254,8 +254,8 @@ def assert_more_selective(early: Tuning, late: Tuning, *, by: str = "fraction",
         >>> assert_more_selective(conv1, layer4, min_index=0.3, margin=0.05)  # doctest: +SKIP
     """
     __tracebackhide__ = True
-    per_test.current().add_tuning(early)
-    per_test.current().add_tuning(late)
+    evidence.current().add_tuning(early)
+    evidence.current().add_tuning(late)
     if by not in ("fraction", "median"):
         raise TuningError(f"by={by!r} is not 'fraction' or 'median'")
     if by == "fraction" and min_index is None:
@@ -316,8 +316,8 @@ def assert_more_selective_than_control(trained: Tuning, control: Tuning, *, min_
         >>> assert_more_selective_than_control(trained, twin, min_index=0.3)  # doctest: +SKIP
     """
     __tracebackhide__ = True
-    per_test.current().add_tuning(trained)
-    per_test.current().add_tuning(control)
+    evidence.current().add_tuning(trained)
+    evidence.current().add_tuning(control)
     min_index = _check_fraction(min_index, "min_index")
     alpha = _check_fraction(alpha, "alpha")
     if trained.parameter != control.parameter or trained.circular != control.circular:
@@ -365,8 +365,8 @@ def assert_prefers_larger(early: Tuning, late: Tuning, *, min_index: float | Non
         ...                       min_index=0.3, factor=2)  # doctest: +SKIP
     """
     __tracebackhide__ = True
-    per_test.current().add_tuning(early)
-    per_test.current().add_tuning(late)
+    evidence.current().add_tuning(early)
+    evidence.current().add_tuning(late)
     if early.circular or late.circular:
         raise TuningError("assert_prefers_larger compares linear parameters (size, spatial "
                           f"frequency); {early.parameter!r} is circular")

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import torch
 import torch.nn.functional as F
 
-from actassert import per_test
+from actassert import evidence
 from actassert._support.memory import release_freed_memory
 from actassert._support.progress import Progress
 from actassert._support.progress import wanted as progress_wanted
@@ -530,7 +530,7 @@ def sweep(net: ModelLike, stimuli: StimuliLike, layers: LayersLike, *,
     plan = _plan(net, stimuli, layers, reduce, batch_size, threshold, progress, channels)
     check_baseline(baseline, stimuli)
     reducers = _reducers(plan, reduce, threshold)
-    report = per_test.current()
+    report = evidence.current()
     passed = _pass(plan, reducers, plan.label, capture=report.keeps and report.wants_figures)
     responses = _responses(plan, reduce, passed)
     if baseline not in (None, False):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from actassert import per_test, weightfiles
+from actassert import evidence, weightfiles
 from actassert._support import hypothesis as _hypothesis
 from actassert._support.device import resolve_device
 from actassert.artefacts.reporting import Summary, dump_artefacts, missing_weights_as_skip
@@ -237,11 +237,11 @@ def activation_regression(lazy_datadir: Path, original_datadir: Path,
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[Any]:
     settings = get_settings(item.config)
-    per_test.begin(wants_figures=settings.dump != "none" and settings.max_images > 0)
+    evidence.begin(wants_figures=settings.dump != "none" and settings.max_images > 0)
     try:
         return (yield)
     finally:
-        per_test.end()
+        evidence.end()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from actassert import per_test
+from actassert import evidence
 from actassert._inplace import OutputCopies, module_structure
 from actassert._support.compiled import eager_while_recording
 from actassert._support.fields import tensor_fields
@@ -535,7 +535,7 @@ def record(model: ModelLike, layers: LayersLike, *,
             eager_while_recording(getattr(model, "module", model)):  # a compiled wrapper, or root
         if register:  # at entry, so a test failing while the block is still open gets its figures
             label = getattr(model, "name", None) or type(root).__name__
-            per_test.current().add_activations(label, acts)
+            evidence.current().add_activations(label, acts)
         _attach(handles, root, acts, reduce, offload, keep, skip_non_tensors)
         yield acts
         if acts.never_ran():

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from actassert import per_test
+from actassert import evidence
 from actassert.assertions import (
     assert_deterministic,
     assert_eval_mode,
@@ -30,9 +30,9 @@ def bump(preferred: float, kappa: float) -> torch.Tensor:
 
 
 @pytest.fixture(autouse=True)
-def fresh_record() -> Iterator[per_test.TestRecord]:
-    yield per_test.begin()
-    per_test.end()
+def fresh_record() -> Iterator[evidence.TestRecord]:
+    yield evidence.begin()
+    evidence.end()
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def line(lines: list[str], prefix: str) -> str:
 def test_selective_passes_and_registers_the_tuning(tun: Tuning) -> None:
     assert_selective(tun, [0, 1], min_index=0.6)
     assert_selective(tun, min_index=0.3, min_fraction=0.6)  # 3 of 5
-    record = per_test.current()
+    record = evidence.current()
     assert list(record.tunings) == [tun]
     assert record.notes == ["assert_selective: layer 'features.2', hue, kernels K=000, K=001"]
     assert tun.focus == [0, 1]
@@ -93,7 +93,7 @@ def test_selective_every_kernel_fails_with_the_layout(tun: Tuning) -> None:
     assert "> 15% of the layer's median peak modulation" in note and "1 of them silent" in note
     assert line(lines, "Index: ").startswith("Index: 1 - circular variance (Ringach")
     assert "hue 0..350 (circular, period 360), 36 values" in lines[-1]
-    assert list(per_test.current().tunings) == [tun]
+    assert list(evidence.current().tunings) == [tun]
 
 
 def test_selective_fraction_fails_with_shares(tun: Tuning) -> None:
@@ -102,7 +102,7 @@ def test_selective_fraction_fails_with_shares(tun: Tuning) -> None:
     lines = failure(lambda: assert_selective(tun, min_index=0.3, min_fraction=0.8))
     assert lines[1] == "Expected: at least 80% of 5 kernels with selectivity index >= 0.30"
     assert line(lines, "Distribution: ").endswith("max 0.86 (K=000)")
-    assert list(per_test.current().tunings) == [tun]
+    assert list(evidence.current().tunings) == [tun]
 
 
 def test_selective_shows_enough_decimals_near_the_threshold(tun: Tuning) -> None:
@@ -134,7 +134,7 @@ def test_selective_rejects_unknown_kernels_and_bad_thresholds(tun: Tuning) -> No
 
 def test_not_selective_passes_for_flat_and_silent_kernels(tun: Tuning) -> None:
     assert_not_selective(tun, [2, 4], max_index=0.05)
-    assert list(per_test.current().tunings) == [tun] and tun.focus == [2, 4]
+    assert list(evidence.current().tunings) == [tun] and tun.focus == [2, 4]
 
 
 def test_not_selective_fails_listing_the_most_selective(tun: Tuning) -> None:
@@ -154,7 +154,7 @@ def test_prefers_passes_with_circular_distance(tun: Tuning) -> None:
     assert_prefers(tun, 1, 200, tolerance=0)
     wrap = Tuning(HUES, bump(0, 3.0)[:, None], circular=360, parameter="hue")
     assert_prefers(wrap, 0, 355, tolerance=5)
-    assert per_test.current().notes[-1] == "assert_prefers: layer None, hue, kernels K=000"
+    assert evidence.current().notes[-1] == "assert_prefers: layer None, hue, kernels K=000"
 
 
 def test_prefers_fails_with_top_responses(tun: Tuning) -> None:
@@ -208,7 +208,7 @@ def test_more_selective_passes_and_registers_both(layers: tuple[Tuning, Tuning])
     early, late = layers
     assert_more_selective(early, late, min_index=0.5, margin=0.3)  # 75% vs 20%
     assert_more_selective(early, late, by="median")
-    assert list(per_test.current().tunings) == [early, late]
+    assert list(evidence.current().tunings) == [early, late]
 
 
 def test_more_selective_fails_side_by_side(layers: tuple[Tuning, Tuning]) -> None:
@@ -227,7 +227,7 @@ def test_more_selective_fails_side_by_side(layers: tuple[Tuning, Tuning]) -> Non
     assert best.startswith("Most selective") and "K=003 0.81" in best and "K=002 0.70" in best
     col = header.index("late")
     assert kernels[col] == "4" and selective[col:].startswith("75%")  # columns line up
-    assert list(per_test.current().tunings) == [late, early]
+    assert list(evidence.current().tunings) == [late, early]
 
 
 def test_more_selective_margin_and_median(layers: tuple[Tuning, Tuning]) -> None:

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import actassert as aa
-from actassert import per_test
+from actassert import evidence
 from actassert.measures import SweepError, reduce_maps, sweep
 from actassert.recording import record
 from actassert.stimuli import hue_disc, shapes
@@ -110,7 +110,7 @@ def test_a_remembered_stop_is_forgotten_when_a_module_is_replaced(discs):
 
 def test_sweep_registers_responses_and_stimuli(resnet, discs):
     resp = sweep(resnet, discs, ["layer1"])
-    assert per_test.current().responses[-1][1] is resp
+    assert evidence.current().responses[-1][1] is resp
     assert resp.shown is discs and resp.net is resnet and resp.layers == ("layer1",)
 
 

@@ -267,11 +267,11 @@ def test_nothing_is_kept_outside_tests():
     import sys
 
     code = ("import torch, actassert as aa\n"
-            "from actassert import per_test\n"
+            "from actassert import evidence\n"
             "net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3))\n"
             "for _ in range(3):\n"
             "    with aa.record(net, ['0']): net(torch.rand(1, 3, 8, 8))\n"
-            "print(len(per_test.current().activations))")
+            "print(len(evidence.current().activations))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "0", out.stderr
 

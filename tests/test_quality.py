@@ -229,7 +229,7 @@ def test_torch_is_imported_at_the_top_outside_the_plugin_load_path():
 # placed by its longest dotted prefix here; a new module that fits no entry fails the test until
 # it is given a room. The same map is written in actassert/__init__.py's docstring.
 LAYERS: dict[str, int] = {
-    "errors": 0, "types": 0, "per_test": 0, "drawing": 0, "_support": 0,
+    "errors": 0, "types": 0, "evidence": 0, "drawing": 0, "_support": 0,
     "settings": 1, "weightfiles": 1,
     "models": 2,
     "layers": 3, "stimuli": 3, "stimulus_set": 3, "tuning": 3, "determinism": 3,
@@ -390,3 +390,11 @@ def test_every_function_level_import_says_why():
     assert unexplained == [], ("import at the top of the module, or end the line with its "
                                f"reason ({', '.join(FUNCTION_IMPORT_REASONS)}): "
                                + ", ".join(sorted(set(unexplained))))
+
+
+def test_no_module_is_named_like_a_test_file():
+    """pytest collects ``test_*.py`` and ``*_test.py`` (its default ``python_files``), so a module
+    named so would be run as tests by ``pytest --pyargs actassert`` or a wide ``testpaths``."""
+    named = [str(p.relative_to(ROOT)) for p in (ROOT / "actassert").rglob("*.py")
+             if p.name.startswith("test_") or p.stem.endswith("_test")]
+    assert named == [], f"rename these modules (pytest would collect them as tests): {named}"

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import actassert as aa
-from actassert import per_test
+from actassert import evidence
 from actassert.errors import ForwardStopped, RecordingError
 from actassert.recording import record
 
@@ -167,7 +167,7 @@ def test_non_tensor_output_is_a_clear_error():
 def test_record_registers_for_failure_reports(tiny):
     with record(tiny, ["fc"]) as acts:
         tiny(torch.rand(1, 3, 8, 8))
-    label, registered = per_test.current().activations[-1]
+    label, registered = evidence.current().activations[-1]
     assert registered is acts and label == "Tiny"
 
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import actassert as aa
-from actassert import per_test
+from actassert import evidence
 from actassert.artefacts.results import META_FILE
 from actassert.settings import OPTION_RESULTS_DIR
 
@@ -291,12 +291,12 @@ def test_many_recordings_and_sweeps_keep_memory_hooks_and_registry_flat(tiny):
         for _ in range(n_sweeps):
             aa.sweep(net, discs, ["conv1", "block"], reduce="foreground", batch_size=5)
 
-    rounds(100, per_test.KEEP_LAST)  # the registry keeps the latest KEEP_LAST of each: full now
+    rounds(100, evidence.KEEP_LAST)  # the registry keeps the latest KEEP_LAST of each: full now
     base_rss, base_tensors = _rss_mb(), _tensors()
     rounds(400, 40)
     assert _hooks(tiny) == 0 and not tiny.training
-    record = per_test.current()
-    assert len(record.activations) <= per_test.KEEP_LAST >= len(record.responses)
+    record = evidence.current()
+    assert len(record.activations) <= evidence.KEEP_LAST >= len(record.responses)
     assert _tensors() <= base_tensors + 8  # nothing accumulates per recording
     assert _rss_mb() <= base_rss * 1.05
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import actassert as aa
-from actassert import per_test, weightfiles
+from actassert import evidence, weightfiles
 from actassert.artefacts.results import kernel_maps, write_artefacts
 from actassert.drawing import kernel_grid
 from actassert.errors import MissingExtraError, ModelNotFoundError, WeightsUnavailableError
@@ -148,14 +148,14 @@ def test_pretrained_weights_load_offline_from_the_hugging_face_cache(hf_cache):
 def test_channels_last_stages_record_sweep_and_draw_as_kernel_maps(convnext, tmp_path):
     layers = ["stages.0.blocks.0.norm", "stages.0.blocks.0"]  # [N,H,W,K] and [N,K,H,W]
     discs = aa.stimuli.hue_disc(range(0, 360, 120), size=64)
-    record = per_test.begin()
+    record = evidence.begin()
     try:
         with aa.record(convnext, layers) as acts:
             convnext(discs.images)
         last = aa.sweep(convnext, discs, layers[0], channels="last")
         auto = aa.sweep(convnext, discs, layers, channels="auto")
     finally:
-        per_test.end()
+        evidence.end()
     assert acts[layers[0]].shape == (3, 16, 16, 96) and acts[layers[1]].shape == (3, 96, 16, 16)
     assert last[layers[0]].shape == (3, 96) and auto[layers[1]].shape == (3, 96)
     torch.testing.assert_close(auto[layers[0]], last[layers[0]])
@@ -171,13 +171,13 @@ def test_channels_last_stages_record_sweep_and_draw_as_kernel_maps(convnext, tmp
 
 def test_vit_tokens_sweep_and_draw_over_their_patch_grid(vit, tmp_path):
     discs = aa.stimuli.hue_disc([0, 180], size=224)
-    record = per_test.begin()
+    record = evidence.begin()
     try:
         with aa.record(vit, ["blocks.0", "patch_embed"]) as acts:
             vit(discs.images)
         resp = aa.sweep(vit, discs, "blocks.11", channels="last")
     finally:
-        per_test.end()
+        evidence.end()
     assert acts["blocks.0"].shape == (2, 197, 192) and resp["blocks.11"].shape == (2, 192)
     maps, note = kernel_maps(acts["blocks.0"], channels_first=False)
     assert maps.shape == (2, 192, 14, 14) and "first 1 token(s) left out" in note

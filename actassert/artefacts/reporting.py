@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from actassert import per_test
+from actassert import evidence
 from actassert.artefacts.results import safe_name, write_artefacts, write_gallery, write_meta
 from actassert.errors import WeightsUnavailableError
 from actassert.settings import (
@@ -98,7 +98,7 @@ def dump_artefacts(item: pytest.Item, report: pytest.TestReport, settings: Setti
     test's report section says so and the test keeps its own outcome and message.
     """
     wanted = settings.dump == "all" or (settings.dump == "failed" and report.failed)
-    record = per_test.current()
+    record = evidence.current()
     if not wanted or record.is_empty() or settings.max_images == 0:
         return
     folder = settings.results_dir / safe_name(item.nodeid)

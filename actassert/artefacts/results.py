@@ -13,7 +13,7 @@ from typing import Any
 
 from actassert._support.html import figure_html, page
 from actassert.errors import DrawingError
-from actassert.per_test import TestRecord
+from actassert.evidence import TestRecord
 
 __all__ = ["safe_name", "Artefacts", "write_artefacts", "write_gallery", "clean_results",
            "META_FILE", "GALLERY_FILE", "kernel_maps"]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pytest_regressions.common import perform_regression_check
 
-from actassert import drawing, per_test
+from actassert import drawing, evidence
 from actassert.drawing.differences import difference_grid
 from actassert.errors import GoldenFileError
 from actassert.golden.compare import LayerDiff, compare_goldens
@@ -82,13 +82,13 @@ def _register_figures(expected: Golden, obtained: Golden, changed: list[LayerDif
         worst = diff.worst[0].kernel if diff.worst else None
         if n == 0:
             for what, maps in (("expected", e32), ("obtained", o32)):
-                per_test.current().add_figure(
+                evidence.current().add_figure(
                     f"golden-{name}-{what}.png",
                     lambda p, m=maps, t=f"golden {what}: {diff.layer}, image 0":
                     drawing.kernel_grid(m, title=t, path=p))
         title = (f"golden difference (obtained - expected): {diff.layer}, image 0"
                  + (", the first changed layer" if n == 0 else f", changed layer {n + 1}"))
-        per_test.current().add_figure(
+        evidence.current().add_figure(
             f"golden-{name}-difference.png",
             lambda p, d=o32 - e32, w=worst, t=title: difference_grid(d, worst=w, title=t, path=p))
 
@@ -158,7 +158,7 @@ class ActivationRegressionFixture:
                 fullpath=Path(fullpath) if fullpath else None, force_regen=force)
         except BaseException:
             if creating and source.is_file():  # only created a golden: nothing to look at
-                per_test.current().forget()
+                evidence.current().forget()
             raise
 
 

@@ -1,5 +1,5 @@
-"""The record of the running test (one per test): what it recorded, swept and asserted, which
-the plugin draws when the test fails."""
+"""The evidence of the running test (one record per test): what it recorded, swept and
+asserted, kept for the figures its failure report draws."""
 
 from __future__ import annotations
 
