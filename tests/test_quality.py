@@ -398,3 +398,15 @@ def test_no_module_is_named_like_a_test_file():
     named = [str(p.relative_to(ROOT)) for p in (ROOT / "actassert").rglob("*.py")
              if p.name.startswith("test_") or p.stem.endswith("_test")]
     assert named == [], f"rename these modules (pytest would collect them as tests): {named}"
+
+
+def test_the_readme_shows_the_same_layer_map():
+    """README's "Development" table is this map, row for row, so a newcomer reads the true one."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown: dict[str, int] = {}
+    for layer, rooms in re.findall(r"^\| (\d+) \| (.+) \|$", readme, re.M):
+        for room in re.findall(r"`(\w+)(?:\.py|/)`", rooms):
+            shown["" if room == "__init__" else room] = int(layer)
+    differ = {room: (shown.get(room), LAYERS.get(room)) for room in shown.keys() | LAYERS.keys()
+              if shown.get(room) != LAYERS.get(room)}
+    assert differ == {}, f"README's layer table and LAYERS differ, (README, LAYERS): {differ}"
