@@ -399,13 +399,15 @@ class _AttentionHook(_LayerHook):
         if acts._probing:
             return
         if self.calls is None or call in self.calls:
-            weights = attention_weights(module, args, kwargs)  # a new tensor: no copy needed
-            if self.fn is not None:
-                weights = self._reduce(weights, call)
-            acts._store(self.name, call, weights if self.offload is None
-                        else weights.to(self.offload))
+            self._take(self.name, attention_weights(module, args, kwargs), call)
         if self.stop is not None:
             self.stop.check(acts._calls)
+
+    def _kept(self, name: str, value: torch.Tensor, call: int) -> torch.Tensor:
+        """The weights, reduced or moved; never copied (they are a new tensor)."""
+        if self.fn is not None:
+            value = self._reduce(value, call)
+        return value if self.offload is None else value.to(self.offload)
 
 
 def _attach(handles: list[RemovableHandle], root: nn.Module, acts: Activations,

@@ -9,8 +9,8 @@ from torchvision.models.vision_transformer import VisionTransformer
 
 import actassert as aa
 from actassert.errors import RecordingError
-
-timm_vit = pytest.importorskip("timm.models.vision_transformer")
+from actassert.invariance import reference_run
+from actassert.probe import probe
 
 _TV_ATTN = "encoder.layers.encoder_layer_3.self_attention"
 
@@ -22,6 +22,7 @@ def _torchvision_vit() -> nn.Module:
 
 
 def _timm_vit(**kwargs: object) -> nn.Module:
+    timm_vit = pytest.importorskip("timm.models.vision_transformer")  # only the timm tests need it
     torch.manual_seed(0)
     return timm_vit.VisionTransformer(img_size=40, patch_size=8, embed_dim=24, depth=2,
                                       num_heads=3, num_classes=5, **kwargs).eval()
@@ -107,3 +108,19 @@ def test_attention_weights_can_be_reduced_and_stop_early():
                    reduce=lambda w: w[:, :, 0]) as acts:
         assert acts.run(x) is None  # stopped after the first block's attention
     assert acts["blocks.0.attn:attn"].shape == (2, 3, 26)  # the class token's row
+
+
+def test_attention_weights_reach_a_streamed_run_as_every_layer_does():
+    """The determinism checks read a run as it streams by (``probe(sink=...)``): the weights must
+    be handed over like any output, or those checks would skip attention layers in silence."""
+    model, x = _torchvision_vit(), _images()
+    seen: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        probe(model, [f"{_TV_ATTN}:attn", "heads"], x,
+              sink=lambda name, call, tensor: seen.setdefault(name, tensor.clone()))
+        with aa.record(model, [f"{_TV_ATTN}:attn"], register=False) as acts:
+            model(x)
+        kept = reference_run(model, x, [f"{_TV_ATTN}:attn"]).tensors
+    assert set(seen) == {f"{_TV_ATTN}:attn", "heads"}
+    torch.testing.assert_close(seen[f"{_TV_ATTN}:attn"], acts[f"{_TV_ATTN}:attn"])
+    assert f"{_TV_ATTN}:attn" in kept
