@@ -319,12 +319,14 @@ def assert_more_selective_than_control(trained: Tuning, control: Tuning, *, min_
     evidence.current().add_tuning(trained)
     evidence.current().add_tuning(control)
     min_index = _check_fraction(min_index, "min_index")
-    alpha = _check_fraction(alpha, "alpha")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise TuningError(f"alpha={alpha!r} is not a significance level in (0, 1); it is the "
+                          "largest p-value of the one-sided Fisher's exact test that passes. "
+                          "Fix: use alpha=0.05 (the default) or another level between 0 and 1")
     if trained.parameter != control.parameter or trained.circular != control.circular:
         raise TuningError(f"cannot compare parameter {trained.parameter!r} with "
                           f"{control.parameter!r}: sweep the same stimuli through both networks")
-    counts = [int(((t.selectivity(method) >= min_index) & t.responsive()).sum())
-              for t in (trained, control)]
+    counts = [int(t.selective(min_index, method).sum()) for t in (trained, control)]
     p = fisher_exact(counts[0], trained.kernels, counts[1], control.kernels, "greater")
     if p < alpha:
         return
@@ -343,9 +345,9 @@ def assert_more_selective_than_control(trained: Tuning, control: Tuning, *, min_
 
 
 def _typical_preference(t: Tuning, min_index: float | None) -> tuple[float, int]:
-    """Median preferred value of the selective (or all non-silent) kernels, and how many."""
-    pref, index, silent = t.preferred(), t.selectivity(), ~t.responsive()
-    keep = ~silent if min_index is None else (index >= min_index) & ~silent
+    """Median preferred value of the selective (or all responsive) kernels, and how many."""
+    pref = t.preferred()
+    keep = t.responsive() if min_index is None else t.selective(min_index)
     if not bool(keep.any()):
         return float("nan"), 0
     return median_preferred(pref[keep], log=t.scale == "log"), int(keep.sum())

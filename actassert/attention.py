@@ -17,8 +17,9 @@ and ``k_norm``, ``scale``; an ``attn_mask``).
 
 from __future__ import annotations
 
+import functools
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import cast
 
 import torch
@@ -28,6 +29,13 @@ from torch import nn
 from actassert.errors import RecordingError
 
 __all__ = ["attention_weights", "check_attention", "is_attention"]
+
+
+@functools.lru_cache(maxsize=64)
+def _signature(function: Callable[..., object]) -> inspect.Signature:
+    """``inspect.signature`` of a forward method, computed once (it is asked for at every call
+    of a recorded attention module)."""
+    return inspect.signature(function)
 
 _TIMM_PARTS = ("qkv", "num_heads", "head_dim", "scale", "q_norm", "k_norm")
 
@@ -70,7 +78,10 @@ def attention_weights(module: nn.Module, args: tuple[object, ...],
         args: the positional arguments it was called with.
         kwargs: its keyword arguments.
     """
-    bound = inspect.signature(module.forward).bind(*args, **kwargs)
+    forward = module.forward
+    function = getattr(forward, "__func__", None)  # a method: its signature, once per class
+    bound = (_signature(function).bind(module, *args, **kwargs) if function is not None
+             else inspect.signature(forward).bind(*args, **kwargs))
     bound.apply_defaults()
     given = bound.arguments
     with torch.no_grad():

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from actassert.errors import SweepError
-from actassert.recording import record
+from actassert.probe import probe
 from actassert.stimuli import Stimuli
 
 if TYPE_CHECKING:
@@ -38,6 +38,10 @@ def check_baseline(baseline: Any, stimuli: Any) -> None:
         raise SweepError("baseline needs the stimuli's masks after the pass (the blank is read "
                          "out where each stimulus is); pass a Stimuli or a list of batches, not "
                          "a one-shot generator")
+    first = stimuli if isinstance(stimuli, Stimuli) else (
+        stimuli[0] if isinstance(stimuli, Sequence) and len(stimuli) else None)
+    if baseline is True and isinstance(first, Stimuli) and first.background is None:
+        first.blank()  # its StimulusError (no known background) now, before the sweep's forwards
 
 
 def _blank(baseline: Any, first: Stimuli) -> torch.Tensor:
@@ -67,9 +71,8 @@ def blank_baseline(net: ModelLike, batches: Iterable[Stimuli], layers: Sequence[
     """
     shown = iter(batches)
     first = next(shown)
-    with record(net, list(layers), register=False, keep_inputs=False, offload="cpu",
-                stop_early=True) as acts, torch.inference_mode():
-        acts.run(_blank(baseline, first))
+    with torch.inference_mode():
+        acts, _ = probe(net, list(layers), _blank(baseline, first), offload="cpu", stop_early=True)
     maps = {key: prepare(acts[key], key) for key in acts}
     rows: dict[str, list[torch.Tensor]] = {key: [] for key in maps}
     for batch in (first, *shown):

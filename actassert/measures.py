@@ -449,9 +449,7 @@ class _Reader:
         finally:
             acts._probing = False
         self.undecided.clear()
-        acts._chunks.clear()  # the batch runs again, its layouts decided
-        acts._cache.clear()
-        acts.forwards -= 1
+        acts._forget_forward()  # the batch runs again, its layouts decided
 
 
 class _FirstMaps:

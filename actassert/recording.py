@@ -95,13 +95,21 @@ class Activations(Mapping[str, "torch.Tensor"]):
 
     def _store(self, name: str, call: int, tensor: torch.Tensor) -> None:
         chunks = self._chunks.get((name, call))
-        key = self._key(name, call)
         if chunks is None:
             self._chunks[(name, call)] = [tensor]
-            self._index[key] = (name, call)
-        else:
+            self._index[self._key(name, call)] = (name, call)
+        else:  # a later forward: the key is known (and spelt only if a read cached the join)
             chunks.append(tensor)
-            self._cache.pop(key, None)
+            if self._cache:
+                self._cache.pop(self._key(name, call), None)
+
+    def _forget_forward(self) -> None:
+        """Forget the block's first forward, which is about to run again (a sweep's batch whose
+        layouts needed a probe); it clears every record, so call it after the first only."""
+        self._chunks.clear()
+        self._cache.clear()
+        self._index.clear()
+        self.forwards -= 1
 
     def _replace(self, kept: torch.Tensor, copy: torch.Tensor) -> None:
         """Swap the stored tensor ``kept`` for ``copy`` (a record that must be copied after all)."""
@@ -440,8 +448,11 @@ def _attach(handles: list[RemovableHandle], root: nn.Module, acts: Activations,
         handles.append(root.register_forward_hook(on_root_end))
     modules = dict(root.named_modules())
     taken = frozenset(modules)
+    requests_of: dict[str, list[LayerRequest]] = {}
+    for request in acts.requests:
+        requests_of.setdefault(request.name, []).append(request)
     for name, calls in _wanted_calls(acts.requests).items():
-        same = [r for r in acts.requests if r.name == name]
+        same = requests_of[name]
         module = modules[same[0].module]
         lenient = skip_non_tensors or all(r.glob for r in same)
         if name != same[0].module:  # name:attn

@@ -351,6 +351,17 @@ class Tuning:
             index = (peak - r[-1]) / peak
         return torch.where(silent | (index < _NOISE), 0.0, index).clamp(max=1.0)
 
+    def selective(self, min_index: float, method: str | None = None) -> Tensor:
+        """Which kernels are selective, ``[K]`` bools: responsive, with an index of at least
+        ``min_index`` (an unresponsive kernel never is, even at ``min_index=0``).
+
+        Example:
+            >>> Tuning([0, 1, 2], torch.tensor([[0.0, 1], [1, 1], [0, 1]])).selective(0.5).tolist()
+            [True, False]
+        """
+        min_index = _check_fraction(min_index, "min_index")
+        return (self.selectivity(method) >= min_index) & self.responsive()
+
     def fraction_selective(self, min_index: float, method: str | None = None) -> float:
         """Share of kernels whose index is at least ``min_index``; unresponsive kernels never
         count (they stay in the denominator: the share is of all kernels).
@@ -359,12 +370,10 @@ class Tuning:
             >>> Tuning([0, 1, 2], torch.tensor([[0.0, 1], [1, 1], [0, 1]])).fraction_selective(0.5)
             0.5
         """
-        min_index = _check_fraction(min_index, "min_index")
-        ok = (self.selectivity(method) >= min_index) & self.responsive()
-        return float(ok.double().mean())
+        return float(self.selective(min_index, method).double().mean())
 
     def median_index(self, method: str | None = None) -> float:
-        """The median selectivity index over kernels (silent ones count as 0).
+        """The median selectivity index over kernels (unresponsive ones count as 0).
 
         Example:
             >>> Tuning([0, 1, 2], torch.tensor([[0.0, 1], [1, 1], [0, 1]])).median_index()

@@ -20,6 +20,7 @@ from actassert.assertions import (
     assert_not_selective,
     assert_selective,
 )
+from actassert.errors import StimulusError, TuningError
 from actassert.measures import sweep
 from actassert.receptive_field import receptive_fields
 from actassert.stimuli import gratings, hue_disc
@@ -230,3 +231,29 @@ def test_blank_arguments_are_checked(planted):
     assert listed.baseline["relu"].shape == (4, 5)
     dark = sweep(planted, discs, ["relu"], baseline=0.2).baseline["relu"]
     assert torch.allclose(dark[0], planted(torch.full((1, 3, SIDE, SIDE), 0.2)).mean((2, 3))[0])
+
+
+def test_a_set_without_background_is_refused_before_any_forward(planted):
+    discs = hue_disc(HUES, size=SIDE, radius=0.25, luminance="matched")
+    bare = type(discs)(discs.images, discs.masks, discs.params)
+    forwards: list[int] = []
+    handle = planted.module.register_forward_pre_hook(lambda module, args: forwards.append(1))
+    try:
+        for stimuli in (bare, [bare[:2], bare[2:]]):
+            with pytest.raises(StimulusError, match="no known background"):
+                sweep(planted, stimuli, ["relu"], baseline=True)
+    finally:
+        handle.remove()
+    assert forwards == [], "the missing background is found before the sweep runs the network"
+
+
+def test_control_check_refuses_a_bad_alpha_and_a_different_parameter(matched):
+    trained = Tuning(matched.values, matched.curves, circular=360.0, parameter="hue",
+                     layer="relu")
+    for alpha in (0, 1, 1.5, True):
+        with pytest.raises(TuningError, match=r"is not a significance level in \(0, 1\)"):
+            assert_more_selective_than_control(trained, trained, min_index=0.3, alpha=alpha)
+    sizes = Tuning([8.0, 16.0, 32.0], torch.rand(3, trained.kernels), parameter="size",
+                   layer="relu")
+    with pytest.raises(TuningError, match="sweep the same stimuli through both networks"):
+        assert_more_selective_than_control(trained, sizes, min_index=0.3)

@@ -44,8 +44,7 @@ def _colour_shares(net: Any, discs: Any, layers: list[str]) -> dict[str, tuple[i
     out = {}
     for k in colour:
         tuning = colour.tuning("hue", k)
-        chosen = (tuning.selectivity() >= MIN_INDEX) & tuning.responsive()
-        out[k] = (int(chosen.sum()), tuning.kernels)
+        out[k] = (int(tuning.selective(MIN_INDEX).sum()), tuning.kernels)
     return out
 
 

@@ -2,7 +2,7 @@
 loading with its cache.
 
 ``names`` (the grammar) -> ``built`` (what every builder returns) and ``network`` ->
-``torchvision_source``, ``timm_source``, ``factory_source`` -> ``loading`` (``load_model``, cache).
+``torchvision_source``, ``timm_source``, ``hf_source``, ``factory_source`` -> ``loading`` (``load_model``, cache).
 
 ``actassert.models`` is public: it offers what ``load_model`` users need.
 """

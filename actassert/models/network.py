@@ -1,6 +1,6 @@
 """``Network``: a vision module with its preprocessing, device and eval-mode guard (layer 2).
 
-Every builder (torchvision, timm, a factory) ends in one; :mod:`actassert.models.loading` makes
+Every builder (torchvision, timm, Hugging Face, a factory) ends in one; :mod:`actassert.models.loading` makes
 and caches them.
 """
 

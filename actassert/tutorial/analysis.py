@@ -134,8 +134,7 @@ def orientation_by_frequency(responses: Any, layer: str) -> dict[float, Any]:
     frequency far from its own is unresponsive there, not selective."""
     freqs, oris, best, base = phase_maximum(responses, layer)
     values = torch.unique(freqs).tolist()
-    peaks = torch.stack([(best[freqs == f] - base[freqs == f]).amax(dim=0) for f in values])
-    layer_peaks = Responsiveness.layer_statistics(peaks.amax(dim=0))
+    layer_peaks = Responsiveness.layer_statistics((best - base).amax(dim=0))  # over every frequency
     return {f: Tuning(oris[freqs == f], best[freqs == f], baseline=base[freqs == f],
                       circular=180.0, parameter="orientation", layer=layer,
                       layer_peaks=layer_peaks if best.shape[1] > 1 else None) for f in values}

@@ -79,8 +79,7 @@ def colour_selectivity(responses: Any, layer: str, design: Design) -> tuple[Any,
     tuning.responses = responses
     grey = (values[~hue_rows] - base[~hue_rows]).double().amax(dim=0)
     versus = colour_vs_grey(tuning, grey)
-    selective = (versus >= 1 - 1 / design.min_colour_ratio) & \
-        (tuning.selectivity() >= design.min_index) & tuning.responsive()
+    selective = (versus >= 1 - 1 / design.min_colour_ratio) & tuning.selective(design.min_index)
     return tuning, versus, selective
 
 
