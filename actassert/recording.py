@@ -524,7 +524,7 @@ def record(model: ModelLike, layers: LayersLike, *,
             call the network through ``acts.run(images)``, which swallows the stop.
         keep_inputs: keep the root module's input of the first forward in ``acts.inputs``
             (default: when ``reduce`` is None), so a failure report can show what was shown.
-        register: list the result in the running test's registry for failure artefacts.
+        register: list the result in the running test's evidence, for its failure artefacts.
         skip_non_tensors: skip layers whose output cannot be recorded (not a tensor, and not a
             container whose tensors can be named) instead of raising ``RecordingError``; they
             are named in ``acts.skipped``. Layers matched by a glob are always skipped so.

@@ -248,38 +248,26 @@ def _share(config: Any, option: str, default: float | None) -> float | None:
         return default
     try:
         return parse_share(raw)
-    except ValueError as exc:
-        raise ValueError(f"{option}={_shown(raw)} {_reason(exc)}") from None
-
-
-def _shown(raw: Any) -> str:
-    try:
-        return f"{float(raw):g}"
-    except (TypeError, ValueError):
-        return repr(raw)
-
-
-def _reason(exc: ValueError) -> str:
-    """``parse_share``'s message without the value it starts with."""
-    return str(exc).split(" ", 1)[1]
+    except ValueError as exc:  # parse_share's message starts with the value it refused
+        raise ValueError(f"{option}={exc}") from None
 
 
 def _battery(config: Any, here: Path, ini_dir: Path) -> BatteryOptions:
     """The battery's settings: ``--actassert-model`` (repeatable) or the ini list, and the rest."""
     cli_models = config.getoption("actassert_model") or []
     models = tuple(cli_models) if cli_models else tuple(config.getini(INI[OPTION_MODEL]) or ())
+    defaults = BatteryOptions()
     cli_golden = config.getoption("actassert_golden_dir")
     ini_golden = config.getini(INI[OPTION_GOLDEN_DIR])
     golden = _absolute(cli_golden, here) if cli_golden else \
-        _absolute(ini_golden or BatteryOptions().golden_dir, ini_dir)
+        _absolute(ini_golden or defaults.golden_dir, ini_dir)
     problem = unwritable_reason(golden) if models else ""
     if problem:
         raise ValueError(f"{OPTION_GOLDEN_DIR}: {problem}; the battery's goldens could not be "
                          "written there")
-    defaults = BatteryOptions()
     max_dead = _share(config, OPTION_MAX_DEAD, defaults.max_dead)
-    return BatteryOptions(models=models, golden_dir=golden,
-                          max_dead=defaults.max_dead if max_dead is None else max_dead,
+    assert max_dead is not None  # its default is a share, never None
+    return BatteryOptions(models=models, golden_dir=golden, max_dead=max_dead,
                           min_colour=_share(config, OPTION_MIN_COLOUR, defaults.min_colour),
                           size_grows=bool(_flag(config, OPTION_SIZE_GROWS)))
 

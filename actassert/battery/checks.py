@@ -1,7 +1,7 @@
 """The battery: checks every vision model should pass, run with no code at all.
 
 ``pytest --actassert-model NAME`` collects one test item per check and model (see
-``battery_items.py``); ``actassert check NAME`` runs the same checks from the command line. Each
+``battery/items.py``); ``actassert check NAME`` runs the same checks from the command line. Each
 check is a function of a :class:`Subject` that returns report lines on success and raises
 ``AssertionError`` (with the project's fixed message layout) on failure.
 """
@@ -20,7 +20,7 @@ from actassert.assertions import assert_eval_mode
 from actassert.battery.golden_check import check_golden
 from actassert.battery.names import CHECKS
 from actassert.battery.selectivity_check import check_selectivity
-from actassert.battery.shared import leaf_pass, reference_of, span, stimuli_pass_of
+from actassert.battery.shared import leaf_pass, reference_of, stimuli_pass_of
 from actassert.battery.subject import Subject
 from actassert.invariance import (
     _network_deterministic,
@@ -29,11 +29,9 @@ from actassert.invariance import (
     check_batch_invariant,
 )
 from actassert.layers import list_layers, root_module
-from actassert.probe import probe
 from actassert.stimuli import load_images
 
-__all__ = ["CHECKS", "dead_kernel_shares", "dead_shares_of", "zero_initialised",
-           "first_non_finite", "run_check"]
+__all__ = ["CHECKS", "zero_initialised", "run_check"]
 
 
 def run_check(name: str, target: Subject) -> list[str]:
@@ -79,13 +77,6 @@ def _tensor_leaves(target: Subject) -> list[str]:
     return list_layers(target.net, leaves_only=True)
 
 
-def first_non_finite(net: Any, images: torch.Tensor, layers: list[str]) -> list[tuple[str, int]]:
-    """``(layer, count of NaN/Inf values)`` for every recorded layer that has any, forward order."""
-    acts, _ = probe(net, layers, images, skip_non_tensors=True, offload="cpu",
-                    reduce=lambda t: (~torch.isfinite(t)).flatten(1).sum(1, keepdim=True))
-    return [(key, int(acts[key].sum())) for key in acts if int(acts[key].sum())]
-
-
 def _finite(target: Subject) -> list[str]:
     __tracebackhide__ = True
     layers = _tensor_leaves(target)
@@ -105,9 +96,10 @@ def _finite(target: Subject) -> list[str]:
     return [f"no NaN or Inf in {len(layers)} layers on {len(target.images)} stimuli"]
 
 
-def dead_kernel_shares(net: Any, images: torch.Tensor, layers: list[str]) -> dict[str, float]:
-    """Per layer with kernels, the share of dead kernels: ``[N, K, H, W]``, ``[N, K]``, and
-    channels-last maps ``[N, H, W, K]`` and tokens ``[N, T, K]`` read with ``channels="auto"``.
+def _dead_masks(spans: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per layer with kernels, which kernels are dead (``[K]`` bools), from its per-image ranges
+    ``[N, 2K]`` (min, then max; ``battery.shared.span``, which reads channels-last maps and
+    tokens with ``channels="auto"``).
 
     A kernel is dead when its response is the same at every position of every image: its range
     (max - min) is at most 1e-6 of the layer's largest magnitude. A zeroed conv, a ReLU that
@@ -115,18 +107,6 @@ def dead_kernel_shares(net: Any, images: torch.Tensor, layers: list[str]) -> dic
     carries information about the image; :func:`zero_initialised` tells the kernels a norm
     layer zeroes by design apart (the battery's check does not count them).
     """
-    acts, _ = probe(net, layers, images, skip_non_tensors=True, reduce=span, offload="cpu")
-    return dead_shares_of({key: acts[key] for key in acts})
-
-
-def dead_shares_of(spans: Mapping[str, torch.Tensor]) -> dict[str, float]:
-    """Per layer, the share of dead kernels from its per-image ranges ``[N, 2K]`` (min, then max;
-    ``battery_shared.span``), as :func:`dead_kernel_shares` defines them."""
-    return {key: float(dead.double().mean()) for key, dead in _dead_masks(spans).items()}
-
-
-def _dead_masks(spans: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Per layer with kernels, which kernels are dead (``[K]`` bools), from its ranges."""
     masks = {}
     for key, both in spans.items():
         if both.shape[1] == 0:
@@ -205,7 +185,7 @@ def _dead_kernels(target: Subject) -> list[str]:
 
 def _dead_shares_by_design(net: Any, spans: Mapping[str, torch.Tensor]
                            ) -> tuple[dict[str, float], dict[str, int]]:
-    """The share of dead kernels per layer (from its ranges, see :func:`dead_shares_of`) without
+    """The share of dead kernels per layer (from its ranges, see :func:`_dead_masks`) without
     those zero-initialised by design, and the count of those per layer that has any."""
     shares, designed = {}, {}
     for key, dead in _dead_masks(spans).items():

@@ -10,7 +10,7 @@ from actassert._support.messages import fail
 from actassert.assertions import assert_prefers_larger
 from actassert.measures import sweep
 from actassert.models.loading import load_model
-from actassert.models.names import parse_model_name
+from actassert.models.names import parse_model_name, parse_model_spec
 from actassert.proportions import fisher_exact
 from actassert.stimuli import hue_disc, shapes
 from actassert.tuning import median_preferred
@@ -28,7 +28,7 @@ CONTROL_SEED = 0
 
 def control_twin(target: Subject) -> tuple[Any, str]:
     """The untrained twin of ``target`` (random init, ``CONTROL_SEED``), or None and why not."""
-    name = target.spec.partition("@")[0].strip()  # NAME[@WEIGHTS]
+    name, _ = parse_model_spec(target.spec)
     if getattr(target.net, "weights", None) is None:
         return None, "control not run: the model is itself randomly initialised"
     if parse_model_name(name).source == "factory":

@@ -17,36 +17,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
 
 from actassert.errors import RecordingError
-from actassert.golden.stats import kernel_stats
+from actassert.golden.stats import kernel_stats, positions
 from actassert.invariance import Reference, _untouched, reference_run
 from actassert.layers import list_layers, resolve_layers
 from actassert.measures import to_channels_first
 from actassert.probe import probe
 from actassert.recording import _wanted_calls
 
+if TYPE_CHECKING:
+    from actassert.battery.subject import Subject
+
 __all__ = ["StimuliPass", "share", "reference_of", "stimuli_pass_of", "leaf_pass", "span",
            "non_finite"]
 
 T = TypeVar("T")
 
-
-class Subject(Protocol):
-    """What the shared runs read of a battery ``Subject`` (this module sits below it)."""
-
-    net: Any
-    layers: list[str]
-    shared: dict[str, Any]
-    pending: set[str]
-
-    @property
-    def images(self) -> torch.Tensor:
-        """The fixed stimuli's images."""
 
 #: The checks each shared run serves.
 USERS = {"reference": ("deterministic", "batch_invariant"),
@@ -132,9 +123,7 @@ def leaf_pass(net: Any, images: torch.Tensor, golden: list[str] | None = None) -
             seen[(name, call)] = (non_finite(tensor, ranges), ranges.cpu())
         calls = wanted.get(name, set())
         if name in wanted and (calls is None or call in calls):
-            kernels = tensor.shape[1] if tensor.dim() >= 2 else 1
-            summaries[(name, call)] = (kernel_stats(tensor),
-                                       max(1, tensor.numel() // max(1, kernels)))
+            summaries[(name, call)] = (kernel_stats(tensor), positions(tensor))
             result.probe = tensor.new_empty(0)
 
     acts, _ = probe(net, sorted(leaves) + list(golden or []), images, skip_non_tensors=True,
@@ -145,9 +134,9 @@ def leaf_pass(net: Any, images: torch.Tensor, golden: list[str] | None = None) -
         result.non_finite[leaf_keys[pair]] = count
         result.spans[leaf_keys[pair]] = ranges
     golden_keys = _keys(acts, golden_requests, summaries)
-    for pair, (stats, positions) in summaries.items():
+    for pair, (stats, count) in summaries.items():
         result.stats[golden_keys[pair]] = stats
-        result.positions[golden_keys[pair]] = positions
+        result.positions[golden_keys[pair]] = count
     result.acts = acts
     return result
 

@@ -7,7 +7,6 @@ a command, so ``actassert --help`` and usage errors answer without loading torch
 from __future__ import annotations
 
 import argparse
-import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -16,18 +15,17 @@ import numpy as np
 import torch
 
 from actassert import stimuli
+from actassert._support.progress import Progress
 from actassert.battery.checks import run_check
 from actassert.battery.subject import subject
-from actassert.errors import NeverRanWarning
-from actassert.golden import checkpoint_diff as diff
+from actassert.golden import checkpoint_diff
 from actassert.layers import list_layers, resolve_layers
 from actassert.models.loading import load_model
 from actassert.models.names import DEFAULT_MODEL, parse_model_name
 from actassert.models.network import Network
 from actassert.probe import probe
-from actassert.recording import record
 from actassert.settings import BATTERY_OPTIONS, BatteryOptions, unwritable_reason
-from actassert.tutorial import Design, Progress, run_tutorial
+from actassert.tutorial import Design, run_tutorial
 
 __all__ = ["COMMANDS", "diff_command", "layers_command", "record_command", "run_check_command",
            "tutorial_command"]
@@ -72,10 +70,7 @@ def record_command(args: argparse.Namespace) -> int:
     else:
         shown = stimuli.hue_disc(range(0, 360, 30), size=size, radius=0.2)
         print(f"no --images given: showing {len(shown)} hue discs (hue 0..330) on grey")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NeverRanWarning)  # reported as an error just below
-        with record(net, args.layers, register=False) as acts:
-            net(shown.images)
+    acts, _ = probe(net, args.layers, shown.images)  # a layer that never ran: an error just below
     if acts.never_ran():
         raise ValueError(acts.never_ran_message())
     args.out.mkdir(parents=True, exist_ok=True)
@@ -165,19 +160,22 @@ def diff_command(args: argparse.Namespace) -> int:
         {"rtol": args.rtol or 0.0, "atol": args.atol or 0.0}
     npz = [Path(i) for i in args.inputs if i.endswith(".npz")]
     first, second, labels = _npz_pair(args, npz) if npz else _checkpoint_pair(args)
-    changes, comparison = diff.diff_activations(first, second, default_tolerance=tolerance)
+    changes, comparison = checkpoint_diff.diff_activations(first, second,
+                                                           default_tolerance=tolerance)
     print(labels)
-    for line in diff.report_lines(changes, comparison):
+    for line in checkpoint_diff.report_lines(changes, comparison):
         print(line)
     return 1 if any(c.beyond for c in changes) else 0
 
 
-def _npz_pair(args: argparse.Namespace, npz: list[Path]) -> tuple[Mapping[str, Any], Mapping[str, Any], str]:
+def _npz_pair(args: argparse.Namespace, npz: list[Path]
+              ) -> tuple[Mapping[str, Any], Mapping[str, Any], str]:
     """The two recordings of ``actassert diff A.npz B.npz`` and their label."""
     if len(npz) != 2 or len(args.inputs) != 2 or args.weights or args.state_dict:
         raise ValueError("give two .npz files written by `actassert record` (and no model, "
                          "--weights or --state-dict), or one model with two checkpoints")
-    return diff.read_record_npz(npz[0]), diff.read_record_npz(npz[1]), f"{npz[0]} vs {npz[1]}"
+    first, second = (checkpoint_diff.read_record_npz(path) for path in npz[:2])
+    return first, second, f"{npz[0]} vs {npz[1]}"
 
 
 def _checkpoint_pair(args: argparse.Namespace) -> tuple[Mapping[str, Any], Mapping[str, Any], str]:
@@ -192,7 +190,7 @@ def _checkpoint_pair(args: argparse.Namespace) -> tuple[Mapping[str, Any], Mappi
     args.weights = weights[0]
     net_a = _load(args)
     if args.state_dict is not None:
-        net_b = diff.load_state_dict_network(net_a, args.state_dict)
+        net_b = checkpoint_diff.load_state_dict_network(net_a, args.state_dict)
     else:
         args.weights = weights[1]
         net_b = _load(args)
@@ -202,8 +200,8 @@ def _checkpoint_pair(args: argparse.Namespace) -> tuple[Mapping[str, Any], Mappi
         stimuli.hue_disc(range(0, 360, 30), size=size, radius=0.2)
     labels = (f"{net_a.name}: {net_a.weights or 'random init'} vs "
               f"{net_b.weights or 'random init'} on {len(shown)} images")
-    return (diff.record_layers(net_a, layers, shown.images),
-            diff.record_layers(net_b, layers, shown.images), labels)
+    return (checkpoint_diff.record_layers(net_a, layers, shown.images),
+            checkpoint_diff.record_layers(net_b, layers, shown.images), labels)
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "layers": layers_command, "record": record_command, "tutorial": tutorial_command,

@@ -202,7 +202,3 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as exc:  # a write failing half-way (disk full, permissions changed)
         print(f"actassert {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -21,7 +21,7 @@ from actassert.errors import GoldenError
 from actassert.golden.compare import Comparison, compare_goldens
 from actassert.golden.stats import collect
 from actassert.models.network import Network
-from actassert.recording import record
+from actassert.probe import probe
 
 __all__ = ["LayerChange", "diff_activations", "load_state_dict_network", "read_record_npz",
            "record_layers", "report_lines"]
@@ -144,8 +144,7 @@ def load_state_dict_network(net: Network, path: Path) -> Network:
 def record_layers(net: Network, layers: Sequence[str], images: torch.Tensor
                   ) -> dict[str, torch.Tensor]:
     """The outputs of ``layers`` for ``images``, on the CPU, in forward order."""
-    with record(net, list(layers), register=False, keep_inputs=False, offload="cpu") as acts:
-        net(images)
+    acts, _ = probe(net, list(layers), images, offload="cpu")
     if acts.never_ran():
         raise GoldenError(acts.never_ran_message())
     return {k: acts[k] for k in acts}

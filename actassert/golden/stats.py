@@ -21,7 +21,7 @@ from actassert._support.version import package_version
 from actassert.errors import GoldenError
 from actassert.measures import Responses
 
-__all__ = ["STATISTICS", "Golden", "kernel_stats", "collect", "MAX_MAP_VALUES"]
+__all__ = ["STATISTICS", "Golden", "kernel_stats", "positions", "collect", "MAX_MAP_VALUES"]
 
 #: The statistics kept per kernel, in the order of the rows of ``Golden.stats[layer]``.
 STATISTICS = ("mean", "std", "min", "max", "positive")
@@ -121,11 +121,11 @@ def collect(data: Any, *, maps: bool = True, max_map_values: int = MAX_MAP_VALUE
     elif maps:
         golden.maps = _first_maps(tensors, max_map_values)
     golden.meta = metadata(data, tensors)
-    golden.meta["positions"] = {k: _positions(v) for k, v in tensors.items()}
+    golden.meta["positions"] = {k: positions(v) for k, v in tensors.items()}
     return golden
 
 
-def _positions(tensor: torch.Tensor) -> int:
+def positions(tensor: torch.Tensor) -> int:
     """How many values each kernel's statistics summarise (batch times positions)."""
     kernels = tensor.shape[1] if tensor.dim() >= 2 else 1
     return max(1, tensor.numel() // max(1, kernels))
