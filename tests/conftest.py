@@ -28,7 +28,8 @@ SLOW_MODULES = frozenset({
     "test_selectivity_mobilenet.py", "test_golden_mobilenet.py", "test_gallery_browser.py",
     "test_sweep_memory.py",
 })
-#: and single tests that run the whole battery on MobileNetV2, timm or ResNet-18 at full size.
+#: and single tests that run the whole battery on MobileNetV2, timm or ResNet-18 at full size
+#: (a name with ``[id]`` marks that parameter's test only).
 SLOW_TESTS = frozenset({
     "test_battery_in_an_empty_folder_passes_then_compares_with_its_goldens",
     "test_battery_from_ini_joins_an_existing_suite", "test_check_command_exit_codes",
@@ -38,8 +39,8 @@ SLOW_TESTS = frozenset({
     # pytest-xdist runs start worker processes (10 to 20 s each), and the zoo's CI subset
     "test_goldens_are_safe_under_xdist", "test_xdist_workers_write_one_merged_gallery",
     "test_xdist_workers_get_their_device_from_the_fixture",
-    "test_a_network_that_raises_after_the_sweep_never_breaks_reporting",
-    "test_unwritable_results_folder_later_is_a_warning_not_an_internal_error",
+    "test_a_network_that_raises_after_the_sweep_never_breaks_reporting[xdist]",
+    "test_unwritable_results_folder_later_is_a_warning_not_an_internal_error[xdist]",
     "test_benchmark_fixture_gets_the_ratio_in_extra_info",
     "test_the_ci_subset_passes_one_model_per_family",
 })
@@ -49,7 +50,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the slow tests ``slow`` (one list here rather than a mark in every module)."""
     for item in items:
         name = getattr(item, "originalname", None) or item.name
-        if item.path.name in SLOW_MODULES or name in SLOW_TESTS:
+        if item.path.name in SLOW_MODULES or name in SLOW_TESTS or item.name in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
 
 

@@ -3,6 +3,7 @@
 import ast
 import inspect
 import re
+import runpy
 import shutil
 import subprocess
 import sys
@@ -410,3 +411,13 @@ def test_the_readme_shows_the_same_layer_map():
     differ = {room: (shown.get(room), LAYERS.get(room)) for room in shown.keys() | LAYERS.keys()
               if shown.get(room) != LAYERS.get(room)}
     assert differ == {}, f"README's layer table and LAYERS differ, (README, LAYERS): {differ}"
+
+
+def test_every_slow_entry_names_a_test_that_exists():
+    """A renamed test would lose its ``slow`` mark in silence: each entry of tests/conftest.py's
+    lists must name an existing file or test function."""
+    lists = runpy.run_path(str(ROOT / "tests" / "conftest.py"))
+    sources = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "tests").glob("test_*.py"))
+    missing = [m for m in lists["SLOW_MODULES"] if not (ROOT / "tests" / m).is_file()]
+    missing += [t for t in lists["SLOW_TESTS"] if f"def {t.partition('[')[0]}(" not in sources]
+    assert missing == [], f"tests/conftest.py marks tests that do not exist: {missing}"

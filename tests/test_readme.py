@@ -1,7 +1,10 @@
 """The README's example test file runs and passes, and its test command is what CI runs."""
 
+import os
 import pathlib
 import re
+import subprocess
+import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -65,3 +68,18 @@ def test_readme_contents_list_every_section_and_the_reference_is_below_the_fold(
     assert fold, "README needs its fold: a '# Reference' heading before the long reference parts"
     for part in ("## Plugin", "## What happens when", "## Benchmarks"):
         assert part in reference and part not in guide, f"{part} belongs below the fold"
+
+
+def test_readme_counts_the_tests_pytest_collects():
+    """The README's "(N tests)" and "M of the N tests" are what pytest collects today."""
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "not slow"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600).stdout
+    counted = re.search(r"^(\d+)/(\d+) tests collected", out, re.M)
+    assert counted, f"pytest --collect-only printed no count:\n{out[-2000:]}"
+    quick, total = counted.groups()
+    text = _readme()
+    assert f"whole suite ({total} tests)" in text, f"README: write 'whole suite ({total} tests)'"
+    assert f"# {quick} of the {total} tests" in text, \
+        f"README: write '# {quick} of the {total} tests'"
