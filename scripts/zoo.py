@@ -1,7 +1,7 @@
 """The model zoo: every torchvision classification model, timm and Hugging Face models, random weights.
 
 For each model, at a small size: record every leaf (``acts.skipped`` lists non-tensor outputs),
-check the hooks change nothing (``assert_hooks_transparent``), compare the records with
+check the hooks change nothing (the outputs of that forward, bit-equal), compare the records with
 torchvision's FX ``create_feature_extractor`` where FX traces (``torch.equal``), sweep
 ``reduce="foreground"`` on three depths against an oracle, and draw a kernel grid.
 
@@ -309,8 +309,8 @@ def run_model(entry: str, size: int) -> dict[str, Any]:
         with aa.record(net, leaves, skip_non_tensors=True, register=False) as acts, \
                 torch.no_grad():
             hooked = net(images)
-    # what assert_hooks_transparent checks, on the forward that recorded (it records again, and
-    # Activations' lookups, linear in the records, make that cubic in a model's ~1,000 leaves)
+    # what assert_hooks_transparent checks, on the forward that recorded (it would run another
+    # hooked forward of every leaf)
     row.update(skipped=len(acts.skipped), transparent=bool(torch.equal(plain, hooked)))
     acts = snapshot(acts)
     row["recorded"] = len(acts)
@@ -413,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
         write_readme(json.loads(args.out.read_text())["rows"])
         return 0
     entries = args.models or (SUBSET if args.subset else all_entries())
-    old = json.loads(args.out.read_text())["rows"] if args.models and args.out.exists() else []
+    partial = args.models or args.subset  # the rest of the saved run stays as it is
+    old = json.loads(args.out.read_text())["rows"] if partial and args.out.exists() else []
     rows = {r["model"]: r for r in old}
     for entry in entries:
         try:
