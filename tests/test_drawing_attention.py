@@ -55,12 +55,19 @@ def test_bad_arguments_are_clear_errors(weights, kwargs, message):
 
 
 def test_the_attended_patch_is_white_in_its_heads_cell(tmp_path):
-    image = attention_grid(_one_hot_weights(1, 5, 2), title="blocks.0.attn:attn",
-                           path=tmp_path / "a.png")
+    weights = _one_hot_weights(1, 5, 2)
+    image = attention_grid(weights, title="blocks.0.attn:attn", path=tmp_path / "a.png")
     assert (tmp_path / "a.png").is_file()
     grey = np.asarray(image.convert("L"), dtype=float)
     assert grey.shape[1] > grey.shape[0] / 2  # two cells side by side under the header
-    assert grey.max() == 255.0
+    changed = []
+    for head in (0, 1):  # move one head's attended patch to patch (1, 2): only its cell changes
+        moved = weights.copy()
+        moved[0, head, :, 1 + head], moved[0, head, :, 1 + 7] = 0.0, 1.0
+        drawn = attention_grid(moved, title="blocks.0.attn:attn").convert("L")
+        changed.append(np.nonzero((np.asarray(drawn, dtype=float) != grey).any(axis=0))[0])
+    assert changed[0].size and changed[1].size, "the figure follows the weights"
+    assert changed[0].max() < changed[1].min(), "head 0's cell, left of head 1's, changes alone"
 
 
 FAILING_ATTENTION_TEST = """

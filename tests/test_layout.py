@@ -233,6 +233,17 @@ def test_hugging_face_register_tokens_are_counted_from_the_parameters():
     assert "mask_token" not in how  # a [1, D] parameter, not a token put before the grid
 
 
+def test_a_token_parameter_counts_only_as_one_put_before_the_grid():
+    """``[1, T, D]`` is T tokens joined before the patches; a ``[1, D]`` or ``[D]`` parameter of
+    the same name is not (it is added to a token, as a mask token is substituted into one)."""
+    model = nn.Module()
+    model.cls_token = nn.Parameter(torch.zeros(1, 8))  # 2-d: not a token sequence
+    model.reg_token = nn.Parameter(torch.zeros(1, 3, 8))
+    model.dist_token = nn.Parameter(torch.zeros(8))
+    count, how = declared_prefix(model)
+    assert count == 3 and how == "the token parameters reg_token (3)"
+
+
 def test_tokens_without_a_single_grid_are_refused_for_spatial_reductions_only():
     ctx = Context("blocks.0", (64, 64), 2, nn.Linear(4, 8), prefix=(None, "none declared"))
     with pytest.raises(SweepError, match=r"(?s)blocks.0.*\[2, 17, 8\].*17 tokens form no patch "
