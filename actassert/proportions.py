@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["Share", "fisher_exact", "wilson"]
+__all__ = ["Share", "fisher_exact", "share_text", "wilson"]
 
 Z95 = 1.959963984540054
 """The normal quantile of a two-sided 95% interval."""
@@ -85,4 +85,15 @@ class Share:
 
     def text(self) -> str:
         """``38% [23–55]``: the share and its interval in percent."""
-        return f"{100 * self.value:.0f}% [{100 * self.low:.0f}–{100 * self.high:.0f}]"
+        return share_text(self.value, self.low, self.high)
+
+
+def share_text(value: float, low: float, high: float) -> str:
+    """A share and its interval in percent, ``38% [23–55]`` (as :meth:`Share.text` writes it;
+    for a share read back from JSON).
+
+    Example:
+        >>> share_text(0.375, 0.23, 0.55)
+        '38% [23–55]'
+    """
+    return f"{100 * value:.0f}% [{100 * low:.0f}–{100 * high:.0f}]"

@@ -12,6 +12,7 @@ from actassert import Network, record, sweep
 from actassert.errors import SweepError
 from actassert.layout import Context, decide, declared_prefix, fits_grid, token_grids
 from actassert.stimuli import Stimuli, hue_disc
+from actassert.tutorial.layer_figures import layer_figures
 
 
 def wide(hues, height=64, width=96, radius=0.25):
@@ -258,3 +259,25 @@ def test_grids_fit_the_image_with_one_stride():
     assert token_grids(197, (224, 224), 1) == [(1, 14, 14)]
     assert token_grids(29, (56, 84), 5) == [(5, 4, 6)]
     assert token_grids(9, (28, 28), 5) == [(0, 3, 3), (5, 2, 2)]  # ambiguous: refused
+
+
+class _ChannelsLast(nn.Module):
+    """A conv, then a Linear over channels-last maps: ``mix`` returns ``[N, H, W, 5]``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, stride=4, padding=1)
+        self.mix = nn.Linear(4, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mix(self.conv(x).permute(0, 2, 3, 1))
+
+
+def test_the_tutorials_kernel_grids_read_a_layer_as_its_sweep_did(tmp_path):
+    torch.manual_seed(0)
+    net = Network(_ChannelsLast().eval(), name="channels-last", device="cpu")
+    discs = hue_disc([0, 90, 180, 270], size=32, radius=0.3)
+    responses = sweep(net, discs, ["mix"], reduce="mean")
+    assert responses["mix"].shape == (4, 5)  # 5 kernels, on the last dim of [N, 8, 8, 5]
+    figures = layer_figures(net, discs, {"mix": responses.tuning("hue", "mix")}, tmp_path, "t")
+    assert sorted(figures["mix"].shown_kernels) == [0, 1, 2, 3, 4], "5 kernel maps, not 8 rows"

@@ -159,13 +159,13 @@ def _attention_figure(writer: _Writer, label: str, key: str, weights: Any, index
     try:
         if weights.dim() != 4:
             raise DrawingError(f"reduced to shape {list(weights.shape)}, not [N, heads, T, S]")
-        attention_layout(weights, image=i)  # a grid that cannot be decided: say so
+        attention_layout(weights[i])  # a grid that cannot be decided: say so
     except DrawingError as exc:
         writer.out.problems.append(f"{key}: {str(exc).splitlines()[0]}")
         return
-    writer.save(f"attention-{_slug(label)}-{_slug(key)}.png",
-                lambda p: drawing.attention_grid(weights, image=i, title=f"{label} {key}, image "
-                                                 f"{i}", path=p))
+    writer.save(f"attention-{_slug(label)}-{_slug(key)}.png",  # image i alone is converted
+                lambda p: drawing.attention_grid(weights[i], title=f"{label} {key}, image {i}",
+                                                 path=p))
 
 
 def _sweep_figures(writer: _Writer, record: TestRecord, label: str, responses: Any) -> None:

@@ -8,13 +8,10 @@ from typing import Any
 
 from actassert.tutorial.analysis import LayerResult
 from actassert.tutorial.findings import Experiment
+from actassert.tutorial.references import REFERENCE_LINES
 
 __all__ = ["depth_plot"]
 
-#: Macaque V1 medians drawn as references (see ``run.REFERENCES``): 1 − CV for orientation
-#: (Ringach 2002: CV 0.60), the summation field in px for size (Cavanaugh 2002: 0.8°, 22 px).
-_REFERENCE_LINES = {"orientation": (0.40, "macaque V1 median 1 − CV 0.40 (Ringach 2002)"),
-                    "size": (22.0, "macaque V1 median summation field ≈ 22 px (Cavanaugh 2002)")}
 
 
 def _shares(ax: Any, results: list[LayerResult], label: str, style: str) -> None:
@@ -82,8 +79,9 @@ def depth_plot(experiment: Experiment, path: Path) -> Path:
     else:
         spread.set_ylabel("selectivity index of responsive kernels")
         spread.set_ylim(0, 1)
-    if experiment.key in _REFERENCE_LINES:
-        level, text = _REFERENCE_LINES[experiment.key]
+    if experiment.key in REFERENCE_LINES:
+        level, text = REFERENCE_LINES[experiment.key]
+        text = text.format(level)
         spread.axhline(level, color="tab:green", lw=1, ls="-.", label=text)
     names = [r.layer for r in experiment.layers]
     for ax in (share, spread):

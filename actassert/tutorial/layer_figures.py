@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from actassert import drawing
-from actassert.recording import record
+from actassert.probe import probe
 from actassert.tutorial.analysis import PLOTTED_KERNELS
 from actassert.tutorial.design import shape_label
 
@@ -67,19 +67,25 @@ def grid_figures(maps: Any, layer: str, label: str, out: Path, prefix: str
     return name, full, top
 
 
+def _as_swept(tuning: Any, maps: Any, layer: str) -> Any:
+    """The recorded maps read as the sweep read them, kernels on dim 1 (so a channels-last
+    layer is not drawn row by row); as recorded when the tuning comes from no sweep."""
+    swept = getattr(tuning, "responses", None)
+    return maps if swept is None else swept.kernels_first(maps, layer)
+
+
 def layer_figures(net: Any, stimuli: Any, tunings: dict[str, Any], out: Path,
                   prefix: str) -> dict[str, LayerFigures]:
     """Tuning plot and kernel grid of every layer, for one experiment."""
     picks = {layer: preferred_stimulus(stimuli, t) for layer, t in tunings.items()}
     order = sorted(set(picks.values()))
-    with record(net, list(tunings), register=False, keep_inputs=False) as acts:
-        acts.run(stimuli.images[order])
+    acts, _ = probe(net, list(tunings), stimuli.images[order])
     figures: dict[str, LayerFigures] = {}
     for layer, tuning in tunings.items():
         plot = f"{prefix}-tuning-{slug(layer)}.png"
         drawing.tuning_plot(tuning, path=out / plot, max_kernels=PLOTTED_KERNELS)
         label = shape_label(stimuli, picks[layer])
-        maps = acts[layer][order.index(picks[layer])]
+        maps = _as_swept(tuning, acts[layer], layer)[order.index(picks[layer])]
         if maps.dim() not in (1, 3):  # e.g. tokens: no map to draw
             figures[layer] = LayerFigures(plot, None, None, label, [])
             continue

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from actassert._support.html import figure_html, page
+from actassert.proportions import share_text
 from actassert.tutorial.analysis import PLOTTED_KERNELS
 from actassert.tutorial.layer_figures import GRID_TOP
 from actassert.tutorial.page_text import (
@@ -34,7 +35,7 @@ def _q(values: list[float] | None, unit: str = "", digits: int = 2) -> str:
 def _ci(share: list[float] | None) -> str:
     if not share:
         return "–"
-    return f"{100 * share[0]:.0f}% [{100 * share[1]:.0f}–{100 * share[2]:.0f}]"
+    return share_text(*share)
 
 
 _MEASURE_NAMES = {"colour_vs_grey": "colour vs grey", "suppression": "suppression index",

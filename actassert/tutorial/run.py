@@ -23,26 +23,9 @@ from actassert.tutorial.layer_figures import LayerFigures, layer_figures
 from actassert.tutorial.measure import control_label, study
 from actassert.tutorial.page import write_page
 from actassert.tutorial.photos import Photos, photo_section
+from actassert.tutorial.references import REFERENCES
 
 __all__ = ["REFERENCES", "Report", "run_tutorial", "versions"]
-
-#: Macaque V1 reference numbers drawn on the depth plots: references, not pass/fail.
-REFERENCES = {
-    "circular_variance": {
-        "median": 0.60, "quartiles": [0.33, 0.79], "cells": 300,
-        "source": "Ringach, Shapley & Hawken 2002, J Neurosci 22:5639 (macaque V1, n about "
-                  "300; median and quartiles from a third-party digitisation of the histogram, "
-                  "eshedmargalit/p250: approximate)"},
-    "suppression": {
-        "median": 0.33, "share_at_least_0.1": 0.78, "cells": 190,
-        "source": "Cavanaugh, Bair & Movshon 2002, J Neurophysiol 88:2530 (macaque V1, 190 "
-                  "cells, from the histograms in Brain-Score's marques_cavanaugh2002a.py)"},
-    "gsf_px": {
-        "median": 22.0,
-        "source": "Cavanaugh et al. 2002: median summation field about 0.8 degrees, about 22 px "
-                  "at Brain-Score's 8-degree field over 224 px (28 px per degree)"},
-}
-
 
 @dataclass
 class Report:
