@@ -34,8 +34,6 @@ from actassert.settings import (
     OPTION_REQUIRE_WEIGHTS,
     OPTION_RESULTS_DIR,
     OPTION_WEIGHTS_DIR,
-    BatteryOption,
-    BatteryOptions,
     from_config,
     get_settings,
     session_device,
@@ -90,18 +88,10 @@ def _add_battery_options(parser: pytest.Parser, group: pytest.OptionGroup) -> No
     parser.addini(INI[OPTION_MODEL], f"models of {OPTION_MODEL}, one per line", type="linelist",
                   default=[])
     for option in BATTERY_OPTIONS:  # the same definitions make `actassert check`'s flags
-        flag, kwargs = option.arguments("--actassert-")
-        group.addoption(flag, dest=f"actassert_{option.field}", **_with_default(option, kwargs))
-        parser.addini(INI[flag], f"default of {flag}", default="")
-
-
-def _with_default(option: BatteryOption, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The help with the default a pytest run uses (relative paths: beside the ini file)."""
-    default = getattr(BatteryOptions(), option.field)
-    if option.metavar is None or default is None:
-        return kwargs
-    where = " beside the ini file (or in rootdir)" if option.metavar == "DIR" else ""
-    return {**kwargs, "help": f"{kwargs['help']} Default: {default}{where}."}
+        flag, kwargs = option.arguments("--actassert-",
+                                        paths_from="beside the ini file (or in rootdir)")
+        group.addoption(flag, dest=option.ini_key, **kwargs)
+        parser.addini(option.ini_key, f"default of {flag}", default="")
 
 
 @pytest.hookimpl(tryfirst=True)

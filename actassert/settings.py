@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,36 +27,20 @@ __all__ = [
     "session_device", "battery_options", "BatteryOption", "BATTERY_OPTIONS", "parse_share",
 ]
 
-OPTION_DEVICE = "--actassert-device"
-OPTION_WEIGHTS_DIR = "--actassert-weights-dir"
-OPTION_REQUIRE_WEIGHTS = "--actassert-require-weights"
-OPTION_RESULTS_DIR = "--actassert-results-dir"
-OPTION_OFFLINE = "--actassert-offline"
-OPTION_DUMP = "--actassert-dump"
-OPTION_MAX_IMAGES = "--actassert-max-images"
-OPTION_MODEL = "--actassert-model"
-OPTION_GOLDEN_DIR = "--actassert-golden-dir"  # BATTERY_OPTIONS below defines these four
-OPTION_MAX_DEAD = "--actassert-max-dead"
-OPTION_MIN_COLOUR = "--actassert-min-colour"
-OPTION_SIZE_GROWS = "--actassert-size-grows"
+def parse_share(text: Any) -> float:
+    """A share of kernels, written as a number between 0 and 1: the battery's thresholds.
 
-#: The ini key mirroring each option.
-INI = {
-    OPTION_DEVICE: "actassert_device",
-    OPTION_WEIGHTS_DIR: "actassert_weights_dir",
-    OPTION_REQUIRE_WEIGHTS: "actassert_require_weights",
-    OPTION_RESULTS_DIR: "actassert_results_dir",
-    OPTION_OFFLINE: "actassert_offline",
-    OPTION_DUMP: "actassert_dump",
-    OPTION_MAX_IMAGES: "actassert_max_images",
-    OPTION_MODEL: "actassert_models",
-    OPTION_GOLDEN_DIR: "actassert_golden_dir",
-    OPTION_MAX_DEAD: "actassert_max_dead",
-    OPTION_MIN_COLOUR: "actassert_min_colour",
-    OPTION_SIZE_GROWS: "actassert_size_grows",
-}
-
-DUMP_CHOICES = ("failed", "all", "none")
+    Example:
+        >>> parse_share("0.25")
+        0.25
+    """
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{text!r} is not a number between 0 and 1") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{value:g} must lie between 0 and 1 (a share of kernels)")
+    return value
 
 
 @dataclass(frozen=True)
@@ -67,40 +52,81 @@ class BatteryOption:
     Attributes:
         name: the flag after its prefix (``"max-dead"``).
         field: the :class:`BatteryOptions` field it sets (``"max_dead"``).
-        help: what it does; each surface adds its default.
+        help: what it does; :meth:`arguments` adds the default.
         metavar: the value's name, or None for an on/off flag.
+        parse: how a value written on a command line is read (raises ``ValueError``).
     """
 
     name: str
     field: str
     help: str
     metavar: str | None = None
+    parse: Callable[[str], Any] | None = None
 
     @property
     def pytest_flag(self) -> str:
         """``--actassert-max-dead``."""
         return f"--actassert-{self.name}"
 
-    def arguments(self, prefix: str) -> tuple[str, dict[str, Any]]:
+    @property
+    def ini_key(self) -> str:
+        """``actassert_max_dead``."""
+        return f"actassert_{self.field}"
+
+    def arguments(self, prefix: str, *, paths_from: str = "") -> tuple[str, dict[str, Any]]:
         """The flag and keyword arguments of ``addoption``/``add_argument`` with ``prefix``
-        (``"--actassert-"`` under pytest, ``"--"`` for ``actassert check``)."""
+        (``"--actassert-"`` under pytest, ``"--"`` for ``actassert check``); the help ends with
+        the default, and for a folder where a relative one is taken from (``paths_from``)."""
+        default = getattr(BatteryOptions(), self.field)
         kwargs: dict[str, Any] = {"help": self.help}
         if self.metavar is None:
             kwargs["action"] = "store_true"
-        else:
-            kwargs["metavar"] = self.metavar
+            return f"{prefix}{self.name}", kwargs
+        where = f" {paths_from}" if paths_from and self.metavar == "DIR" else ""
+        shown = "" if default is None else f" Default: {default}{where}."
+        kwargs.update(metavar=self.metavar, help=f"{self.help}{shown}")
         return f"{prefix}{self.name}", kwargs
 
 
 #: The battery's options beside the model name, in the order they are listed.
 BATTERY_OPTIONS = (
-    BatteryOption("golden-dir", "golden_dir", "where the battery keeps golden statistics.", "DIR"),
+    BatteryOption("golden-dir", "golden_dir", "where the battery keeps golden statistics.", "DIR",
+                  Path),
     BatteryOption("max-dead", "max_dead", "the battery fails a layer with more dead kernels than "
-                  "this share.", "SHARE"),
+                  "this share.", "SHARE", parse_share),
     BatteryOption("min-colour", "min_colour", "assert that some layer has this share of "
-                  "colour-selective kernels (default: report only).", "SHARE"),
+                  "colour-selective kernels (default: report only).", "SHARE",
+                  parse_share),
     BatteryOption("size-grows", "size_grows", "assert that the preferred size grows with depth."),
 )
+
+
+OPTION_DEVICE = "--actassert-device"
+OPTION_WEIGHTS_DIR = "--actassert-weights-dir"
+OPTION_REQUIRE_WEIGHTS = "--actassert-require-weights"
+OPTION_RESULTS_DIR = "--actassert-results-dir"
+OPTION_OFFLINE = "--actassert-offline"
+OPTION_DUMP = "--actassert-dump"
+OPTION_MAX_IMAGES = "--actassert-max-images"
+OPTION_MODEL = "--actassert-model"
+#: the battery's other options, as BATTERY_OPTIONS defines them
+OPTION_GOLDEN_DIR, OPTION_MAX_DEAD, OPTION_MIN_COLOUR, OPTION_SIZE_GROWS = (
+    option.pytest_flag for option in BATTERY_OPTIONS)
+
+#: The ini key mirroring each option.
+INI = {
+    OPTION_DEVICE: "actassert_device",
+    OPTION_WEIGHTS_DIR: "actassert_weights_dir",
+    OPTION_REQUIRE_WEIGHTS: "actassert_require_weights",
+    OPTION_RESULTS_DIR: "actassert_results_dir",
+    OPTION_OFFLINE: "actassert_offline",
+    OPTION_DUMP: "actassert_dump",
+    OPTION_MAX_IMAGES: "actassert_max_images",
+    OPTION_MODEL: "actassert_models",
+    **{option.pytest_flag: option.ini_key for option in BATTERY_OPTIONS},
+}
+
+DUMP_CHOICES = ("failed", "all", "none")
 
 
 @dataclass(frozen=True)
@@ -224,22 +250,6 @@ def from_config(config: Any) -> Settings:
     return Settings(device=device, weight_dirs=dirs, require_weights=require,
                     results_dir=results, offline=offline, dump=dump, max_images=max_images,
                     battery=_battery(config, here, ini_dir))
-
-
-def parse_share(text: Any) -> float:
-    """A share of kernels, written as a number between 0 and 1: the battery's thresholds.
-
-    Example:
-        >>> parse_share("0.25")
-        0.25
-    """
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise ValueError(f"{text!r} is not a number between 0 and 1") from None
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{value:g} must lie between 0 and 1 (a share of kernels)")
-    return value
 
 
 def _share(config: Any, option: str, default: float | None) -> float | None:

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from actassert.battery.names import CHECKS
 from actassert.errors import ActAssertError, WeightsUnavailableError
 from actassert.models.names import DEFAULT_MODEL, parse_weights
-from actassert.settings import BATTERY_OPTIONS, BatteryOptions, parse_share
+from actassert.settings import BATTERY_OPTIONS, BatteryOptions
 
 __all__ = ["main", "build_parser", "add_check_parser", "DEFAULT_MODEL"]
 
@@ -129,11 +129,6 @@ def _argument_type(parse: Any) -> Any:
     return checked
 
 
-#: How ``actassert check`` reads each battery option's value.
-_CHECK_TYPES: dict[str, Any] = {"golden_dir": Path, "max_dead": _argument_type(parse_share),
-                                "min_colour": _argument_type(parse_share)}
-
-
 def add_check_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``check`` subcommand to ``commands``."""
     check = commands.add_parser(
@@ -148,11 +143,8 @@ def add_check_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
     defaults = BatteryOptions()
     for option in BATTERY_OPTIONS:  # defined once, with the plugin's --actassert-* options
         flag, kwargs = option.arguments("--")
-        default = getattr(defaults, option.field)
-        if option.metavar is not None:
-            shown = "" if default is None else f" Default: {default}."
-            kwargs.update(type=_CHECK_TYPES[option.field], default=default,
-                          help=f"{kwargs['help']}{shown}")
+        if option.parse is not None:
+            kwargs.update(type=_argument_type(option.parse), default=getattr(defaults, option.field))
         check.add_argument(flag, dest=option.field, **kwargs)
     return check
 
