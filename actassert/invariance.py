@@ -27,7 +27,8 @@ from actassert.probe import probe
 from actassert.types import ForwardLike, ModelLike
 
 __all__ = ["assert_deterministic", "assert_batch_invariant", "assert_hooks_transparent",
-           "batch_differences", "default_tolerance", "OUTPUT"]
+           "batch_differences", "check_batch_invariant", "check_deterministic", "default_tolerance",
+           "reference_run", "untouched", "OUTPUT"]
 
 OUTPUT = "(output)"
 """The key of the model's output among the recorded layers (``(output)[0]``, ... for tuples)."""
@@ -67,7 +68,7 @@ def default_tolerance(check: str, device: Any, dtype: torch.dtype) -> tuple[floa
 # -- state kept intact -------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def _untouched(model: ModelLike) -> Iterator[None]:
+def untouched(model: ModelLike) -> Iterator[None]:
     """Restore train/eval flags, buffers changed in place, torch flags and generators on exit."""
     root = root_module(model)
     modes = {m: m.training for m in root.modules()}
@@ -397,8 +398,7 @@ def assert_deterministic(fn: ForwardLike, *args: Any, layers: str | Iterable[str
                         "atol=...) takes one images tensor; for a function with arguments pass "
                         "a callable")
     _check_images(args[0], "assert_deterministic")
-    with _untouched(fn):
-        _network_deterministic(fn, args[0], layers, runs, rtol, atol)
+    check_deterministic(fn, args[0], layers, runs, rtol, atol)
 
 
 def _callable_deterministic(fn: Callable[..., Any], args: Any, kwargs: Any, runs: int,
@@ -430,11 +430,21 @@ def _callable_deterministic(fn: Callable[..., Any], args: Any, kwargs: Any, runs
          "or pass atol=... if tiny float differences (GPU atomics) are acceptable")
 
 
-def _network_deterministic(model: ModelLike, images: Tensor, layers: Any, runs: int,
-                           rtol: float | None, atol: float | None,
-                           reference: Reference | None = None) -> None:
-    """Run 1 kept whole (or ``reference``, a run 1 made elsewhere); each later run compared with it
-    layer by layer as its outputs arrive, and dropped."""
+def check_deterministic(model: ModelLike, images: Tensor, layers: Any, runs: int,
+                        rtol: float | None, atol: float | None,
+                        reference: Reference | None = None) -> None:
+    """:func:`assert_deterministic` of a network on checked arguments: run 1 kept whole (or
+    ``reference``, a run 1 made elsewhere: the battery shares it with batch invariance); each
+    later run compared with it layer by layer as its outputs arrive, and dropped. The model's
+    state is left as it was."""
+    __tracebackhide__ = True
+    with untouched(model):
+        _compare_runs(model, images, layers, runs, rtol, atol, reference)
+
+
+def _compare_runs(model: ModelLike, images: Tensor, layers: Any, runs: int, rtol: float | None,
+                  atol: float | None, reference: Reference | None) -> None:
+    """Each run after the first compared with run 1 (kept whole, or ``reference``)."""
     __tracebackhide__ = True
     first = reference or reference_run(model, images, layers)
     for run in range(2, runs + 1):
@@ -499,7 +509,7 @@ def _batch_comparison(model: ModelLike, images: Tensor, layers: Any, rtol: float
     compared with its row as its outputs arrive, and dropped.
     """
     if reference is None:
-        with _untouched(model):
+        with untouched(model):
             reference = reference_run(model, images, layers)
     batch, n = reference.tensors, len(images)
     worst: dict[str, tuple[Difference, int, float, float]] = {}
@@ -515,7 +525,7 @@ def _batch_comparison(model: ModelLike, images: Tensor, layers: Any, rtol: float
                 d.where = (i, *d.where[1:]) if d.where else d.where
                 worst[key] = (d, i, r, a)
 
-        with _untouched(model):
+        with untouched(model):
             _streamed(model, images[i:i + 1], layers, reference.keys, on_tensor)
     return {key: worst[key] for key in batch if key in worst}  # in the batch's forward order
 
@@ -605,9 +615,9 @@ def assert_hooks_transparent(model: ModelLike, images: Tensor,
     """
     __tracebackhide__ = True
     _check_images(images, "assert_hooks_transparent")
-    with _untouched(model), eager_while_recording(getattr(model, "module", model)):
+    with untouched(model), eager_while_recording(getattr(model, "module", model)):
         plain = flatten_outputs(_call(model, images), OUTPUT)
-    with _untouched(model):
+    with untouched(model):
         hooked = _forward(model, images, layers)
     diffs = [compare(key, ref, hooked[key], 0.0, 0.0) for key, ref in plain.items()]
     bad = [d for d in diffs if d.beyond]

@@ -23,10 +23,9 @@ from actassert.battery.selectivity_check import check_selectivity
 from actassert.battery.shared import leaf_pass, reference_of, stimuli_pass_of
 from actassert.battery.subject import Subject
 from actassert.invariance import (
-    _network_deterministic,
-    _untouched,
     assert_hooks_transparent,
     check_batch_invariant,
+    check_deterministic,
 )
 from actassert.layers import list_layers, root_module
 from actassert.stimuli import load_images
@@ -54,8 +53,7 @@ def _deterministic(target: Subject) -> list[str]:
     """``assert_deterministic(net, images[:4])``, its run 1 shared with batch invariance."""
     __tracebackhide__ = True
     reference = reference_of(target, "deterministic")
-    with _untouched(target.net):
-        _network_deterministic(target.net, target.images[:4], "all", 2, None, None, reference)
+    check_deterministic(target.net, target.images[:4], "all", 2, None, None, reference)
     return ["every module's output repeats over 2 runs of 4 stimuli"]
 
 

@@ -24,7 +24,7 @@ import torch
 
 from actassert.errors import RecordingError
 from actassert.golden.stats import kernel_stats, positions
-from actassert.invariance import Reference, _untouched, reference_run
+from actassert.invariance import Reference, reference_run, untouched
 from actassert.layers import list_layers, resolve_layers
 from actassert.measures import to_channels_first
 from actassert.probe import probe
@@ -59,7 +59,7 @@ def share(target: Subject, what: str, check: str, compute: Callable[[], T]) -> T
 def reference_of(target: Subject, check: str) -> Reference:
     """Every module on the first 4 stimuli, kept (with the model's state left as it was)."""
     def compute() -> Reference:
-        with _untouched(target.net):
+        with untouched(target.net):
             return reference_run(target.net, target.images[:4], "all")
 
     return share(target, "reference", check, compute)
