@@ -422,7 +422,7 @@ class _Reader:
 
     def layout(self, key: str, shape: torch.Size, masks: torch.Size) -> Layout:
         """The layout of output ``shape`` of ``key`` for a batch of ``masks`` ``[N, 1, H, W]``."""
-        found = self.cache.get((key, tuple(shape), tuple(masks)))
+        found = self.cache.get((key, shape, masks))  # torch.Size is a tuple: no copy per call
         if found is None:
             name = key.partition("#")[0]
             probe = None if self.probes is None else self.probes.get(name)
@@ -435,7 +435,7 @@ class _Reader:
             if found.kernels == "probe":
                 self.undecided[name] = tuple(shape)
                 return found
-            self.cache[(key, tuple(shape), tuple(masks))] = found
+            self.cache[(key, shape, masks)] = found
             self.decided[key] = found
         return found
 

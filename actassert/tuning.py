@@ -40,7 +40,7 @@ def median_preferred(preferred: Tensor, *, log: bool) -> float:
     """The median of preferred values, taken on their logarithms when ``log`` (sizes, frequencies).
 
     Example:
-        >>> median_preferred(torch.tensor([2.0, 8.0, 32.0]), log=True)
+        >>> round(median_preferred(torch.tensor([2.0, 8.0, 32.0]), log=True), 6)
         8.0
     """
     values = preferred.double()
