@@ -168,7 +168,7 @@ def test_layers_needs_no_weights(monkeypatch, capsys):
         raise AssertionError("actassert layers looked for a weights file")
 
     monkeypatch.setattr(weightfiles, "resolve_checkpoint", no_lookup)
-    monkeypatch.setattr("actassert.models.torchvision_source.resolve_checkpoint", no_lookup, raising=False)
+    monkeypatch.setattr("actassert.models.torchvision_source.resolve_checkpoint", no_lookup)
     assert main(["layers", "resnet18", "--device", "cpu", "--size", "64"]) == 0
     assert "layer4.1.conv2" in capsys.readouterr().out
 
