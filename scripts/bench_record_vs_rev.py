@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tarfile
@@ -22,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from actassert._support.paired import median_interval  # noqa: E402
+from actassert._support.paired import summarise  # noqa: E402
 
 WORKER = """
 import sys, time, torch
@@ -57,13 +56,6 @@ def _run(p: subprocess.Popen[str], what: str) -> float:
     return float(p.stdout.readline())
 
 
-def _line(name: str, ratios: list[float]) -> str:
-    low, high = median_interval(ratios)
-    q = statistics.quantiles(ratios, n=4)
-    return (f"{name}: median {statistics.median(ratios):.3f}, 95% CI of the median {low:.3f}-"
-            f"{high:.3f}, quartiles {q[0]:.3f}-{q[2]:.3f}, {len(ratios)} rounds")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rev", nargs="?", default="main")
@@ -78,21 +70,24 @@ def main() -> None:
         with tarfile.open(archive) as tar:
             tar.extractall(tmp, filter="data")
         new, old = _start(ROOT, args.size, args.batch), _start(Path(tmp), args.size, args.batch)
-        vs_rev, vs_plain = [], []
+        times: dict[str, list[float]] = {"old": [], "new": [], "plain": []}
         for i in range(args.rounds):
             if i % 2:
                 a, b, c = _run(old, "record"), _run(new, "record"), _run(new, "plain")
             else:
                 c, b, a = _run(new, "plain"), _run(new, "record"), _run(old, "record")
-            vs_rev.append(b / a)
-            vs_plain.append(b / c)
+            for what, seconds in (("old", a), ("new", b), ("plain", c)):
+                times[what].append(seconds)
         for p in (new, old):
             assert p.stdin is not None
             p.stdin.close()
             p.wait()
     print(f"ResNet-50, batch {args.batch} of {args.size} px, 1 thread")
-    print(_line(f"record (this checkout) / record ({args.rev})", vs_rev))
-    print(_line("record / plain forward (this checkout)", vs_plain))
+    new_t, old_t, plain_t = times["new"], times["old"], times["plain"]
+    ratios = [b / a for a, b in zip(old_t, new_t, strict=True)]
+    print(f"record (this checkout) / record ({args.rev}): {summarise(ratios, old_t, new_t)}")
+    ratios = [b / c for c, b in zip(plain_t, new_t, strict=True)]
+    print(f"record / plain forward (this checkout): {summarise(ratios, plain_t, new_t)}")
 
 
 if __name__ == "__main__":

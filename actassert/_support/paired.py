@@ -104,7 +104,8 @@ class PairedRatio:
                 f"{self.low:.3f}-{self.high:.3f}, {self.rounds} paired rounds)")
 
 
-def _summarise(ratios: list[float], a: list[float], b: list[float]) -> PairedRatio:
+def summarise(ratios: list[float], a: list[float], b: list[float]) -> PairedRatio:
+    """The :class:`PairedRatio` of per-round ratios B/A and the times of A and B."""
     if len(ratios) > 1:
         q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
     else:
@@ -151,7 +152,7 @@ def paired_ratio(a: Callable[[], Any], b: Callable[[], Any], *, rounds: int = 20
         a_times.append(ta)
         b_times.append(tb)
         ratios.append(tb / ta)
-        if len(ratios) >= rounds and (precision is None or _summarise(
+        if len(ratios) >= rounds and (precision is None or summarise(
                 ratios, a_times, b_times).ci_half_width <= precision):
             break
-    return _summarise(ratios, a_times, b_times)
+    return summarise(ratios, a_times, b_times)
