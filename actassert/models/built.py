@@ -1,19 +1,24 @@
 """What every model builder returns (layer 2): :class:`Built`, the one interface of the sources.
 
-A source (torchvision, timm, a user's factory, ...) is a module with a ``build_*`` function that
-returns a ``Built``; :mod:`actassert.models.loading` wraps it in a ``Network`` and caches it.
+A source (torchvision, timm, Hugging Face, a user's factory) is a module with a ``build_*``
+function that returns a ``Built``; :mod:`actassert.models.loading` wraps each the same way in a
+``Network`` (eval mode, parameters frozen, the weight guard armed) and caches it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
+
+import torch
 
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Built"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Built", "seeded"]
+
+T = TypeVar("T")
 
 #: Normalisation a factory's bare ``nn.Module`` gets (ImageNet's, as torchvision and timm use).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -42,3 +47,11 @@ class Built:
     weights: str | None
     name: str
     categories: list[str] | None = None
+
+
+def seeded(make: Callable[[], T], seed: int) -> T:
+    """``make()`` under ``torch.manual_seed(seed)``, the caller's random state left as it was:
+    how every source builds a random initialisation (or calls a factory) reproducibly."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return make()

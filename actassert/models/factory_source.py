@@ -17,11 +17,10 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-import torch
 from torch import nn
 
 from actassert.errors import ModelSourceError, closest
-from actassert.models.built import IMAGENET_MEAN, IMAGENET_STD, Built
+from actassert.models.built import IMAGENET_MEAN, IMAGENET_STD, Built, seeded
 from actassert.models.network import Network
 from actassert.models.timm_source import preprocessing
 
@@ -66,13 +65,11 @@ def find_factory(spec: str) -> Callable[[], Any]:
 
 
 def _call(spec: str, factory: Callable[[], Any], seed: int) -> Any:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        try:
-            return factory()
-        except Exception as exc:
-            raise ModelSourceError(f"factory {spec!r} raised {type(exc).__name__}: {exc} (it is "
-                                   "called with no argument)") from exc
+    try:
+        return seeded(factory, seed)
+    except Exception as exc:
+        raise ModelSourceError(f"factory {spec!r} raised {type(exc).__name__}: {exc} (it is "
+                               "called with no argument)") from exc
 
 
 def _snapshot(module: nn.Module) -> Callable[[nn.Module], None]:

@@ -23,11 +23,10 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import torch
 from torch import nn
 
 from actassert.errors import MissingExtraError, ModelSourceError, WeightsUnavailableError
-from actassert.models.built import Built
+from actassert.models.built import Built, seeded
 from actassert.models.timm_source import hub_offline
 from actassert.weightfiles import downloads_allowed
 
@@ -137,18 +136,12 @@ def _unavailable(name: str, offline: bool, exc: Exception) -> WeightsUnavailable
                                    fix=fix)
 
 
-def _seeded(make: Callable[[], nn.Module], seed: int) -> nn.Module:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return make()
-
-
 def _builder(transformers: Any, name: str, config: Any, weights: Any, seed: int,
              load: dict[str, Any]) -> Callable[[], nn.Module]:
     """A function building the model: from the config (``weights=None``) or pretrained."""
     auto = _auto_class(transformers, config)
     if weights is None:
-        return lambda: _seeded(lambda: auto.from_config(config), seed)
+        return lambda: seeded(lambda: auto.from_config(config), seed)
     if not (isinstance(weights, str) and weights.upper() == "DEFAULT"):
         raise ValueError(f"weights={weights!r} for hf:{name}: give 'DEFAULT' (the weights saved "
                          "with the model) or None (a seeded random initialisation)")

@@ -115,22 +115,20 @@ def _load_torchvision(name: str, weights: Any, device: Any, download: bool | Non
         if resolved in _cache:  # "DEFAULT", "default" and the name it resolved to share one copy
             _cache[key] = _cache[resolved]
             return _cache[key]
-        module, restore = build_torchvision(name, member, path, seed)
-        meta_source = member or enum.DEFAULT
-        transform = meta_source.transforms()
-        network = Network(module.eval(), mean=transform.mean, std=transform.std,
-                          input_size=transform.crop_size[0], name=name,
-                          weights=member.name if member is not None else None, device=target,
-                          categories=meta_source.meta.get("categories"))
-        _cache[key] = _cache[resolved] = _guarded(network, restore)
+        network = _guarded(build_torchvision(name, enum, member, path, seed), target)
+        _cache[key] = _cache[resolved] = network
         return network
 
 
-def _guarded(network: Network, restore: Any) -> Network:
-    """Freeze ``network``'s parameters and arm the guard with ``restore`` (reloads weights)."""
+def _guarded(built: Built, device: Any) -> Network:
+    """``built`` as a ``Network`` in eval mode on ``device``, its parameters frozen and the guard
+    armed with ``built.reload``: what every source's model becomes in the cache."""
+    network = Network(built.module.eval(), mean=built.mean, std=built.std,
+                      input_size=built.input_size, name=built.name, weights=built.weights,
+                      device=device, categories=built.categories)
     for parameter in network.module.parameters():
         parameter.requires_grad_(False)
-    network._restore_parameters = restore
+    network._restore_parameters = built.reload
     network._fingerprint = network.fingerprint()
     return network
 
@@ -154,15 +152,14 @@ def _load_built(spec: ModelSpec, weights: Any, device: Any, download: bool | Non
         if resolved in _cache:  # "DEFAULT" and the tag it resolved to share one copy
             _cache[key] = _cache[resolved]
             return _cache[key]
-        network = Network(built.module.eval(), mean=built.mean, std=built.std,
-                          input_size=built.input_size, name=built.name, weights=built.weights,
-                          device=target, categories=built.categories)
-        _cache[key] = _cache[resolved] = _guarded(network, built.reload)
+        network = _guarded(built, target)
+        _cache[key] = _cache[resolved] = network
         return network
 
 
 def _build_other(spec: ModelSpec, *, weights: Any, download: bool | None, seed: int) -> Built:
-    """Build a timm, hf or factory model (torchvision models are built by ``_load_torchvision``)."""
+    """Build a timm, hf or factory model (torchvision's are built once their weights are picked,
+    in ``_load_torchvision``: the cache key needs the checkpoint they resolve to)."""
     if spec.source == "timm":
         return build_timm(spec.name, weights=weights, download=download, seed=seed)
     if spec.source == "hf":

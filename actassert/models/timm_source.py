@@ -20,7 +20,7 @@ import torch.hub
 from torch import nn
 
 from actassert.errors import MissingExtraError, ModelNotFoundError, WeightsUnavailableError
-from actassert.models.built import Built
+from actassert.models.built import Built, seeded
 from actassert.weightfiles import downloads_allowed
 
 __all__ = ["build_timm", "preprocessing", "hub_offline"]
@@ -118,9 +118,7 @@ def _places(timm: Any, full: str) -> tuple[str, list[str]]:
 
 
 def _create(timm: Any, full: str, *, pretrained: bool, seed: int) -> nn.Module:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        module: nn.Module = timm.create_model(full, pretrained=pretrained)
+    module: nn.Module = seeded(lambda: timm.create_model(full, pretrained=pretrained), seed)
     return module
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -16,6 +16,7 @@ import torchvision.models as tvm
 from torch import nn
 
 from actassert.errors import ModelNotFoundError, WeightsFallbackWarning, WeightsUnavailableError
+from actassert.models.built import Built, seeded
 from actassert.weightfiles import resolve_checkpoint
 
 __all__ = ["build_torchvision", "pick_weights", "weights_enum"]
@@ -78,24 +79,24 @@ def _state_dict_from(enum_cls: Any, path: Any) -> Iterator[None]:
         enum_cls.get_state_dict = original
 
 
-def build_torchvision(name: str, member: Any, path: Any, seed: int) -> tuple[nn.Module, Any]:
-    """The module (weights ``member`` read from ``path``, or a seeded random init) and the
-    function that puts its weights back."""
+def build_torchvision(name: str, enum: Any, member: Any, path: Any, seed: int) -> Built:
+    """The model ``name`` with weights ``member`` read from ``path`` (or a seeded random init
+    for ``member=None``), its preprocessing and categories from the weights' metadata (the
+    default weights' for a random init)."""
+    meta = member or enum.DEFAULT
+    transform = meta.transforms()
+
+    def built(module: nn.Module, reload: Callable[[nn.Module], None]) -> Built:
+        return Built(module, reload, tuple(transform.mean), tuple(transform.std),
+                     int(transform.crop_size[0]), member.name if member is not None else None,
+                     name, meta.meta.get("categories"))
+
     if member is None:
-        def init(module: nn.Module | None = None) -> nn.Module:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                fresh = tvm.get_model(name, weights=None)
-            if module is not None:
-                module.load_state_dict(fresh.state_dict())
-            return fresh
-        return init(), init
+        def init() -> nn.Module:
+            return seeded(lambda: tvm.get_model(name, weights=None), seed)
+        return built(init(), lambda module: module.load_state_dict(init().state_dict()))
 
-    def build() -> nn.Module:
-        with _state_dict_from(type(member), path):
-            return tvm.get_model(name, weights=member)
-
-    def reload(module: nn.Module) -> None:
-        module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-
-    return build(), reload
+    with _state_dict_from(type(member), path):
+        module = tvm.get_model(name, weights=member)
+    return built(module, lambda module: module.load_state_dict(
+        torch.load(path, map_location="cpu", weights_only=True)))
