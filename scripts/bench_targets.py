@@ -202,9 +202,9 @@ def battery_against_forwards(rounds: int) -> dict[str, Any]:
     import tempfile
 
     from actassert.battery.checks import CHECKS, _photos, run_check
+    from actassert.battery.selectivity_check import selectivity_stimuli
     from actassert.battery.subject import subject
     from actassert.settings import BatteryOptions
-    from actassert.stimuli import shapes
 
     golden_dir = Path(tempfile.mkdtemp(prefix="bench-goldens-"))  # the first round writes it
     spec = "mobilenet_v2@IMAGENET1K_V1"
@@ -212,9 +212,7 @@ def battery_against_forwards(rounds: int) -> dict[str, Any]:
     images = target.images
     size = images.shape[-1]  # the model's input size, as the battery uses
     photos = _photos(size, "cpu")
-    discs = hue_disc(range(0, 360, 30), size=size, radius=0.25, luminance="matched")
-    circles = shapes("circle", [round(size * f) for f in (0.04, 0.07, 0.1, 0.15, 0.22, 0.32,
-                                                          0.45, 0.64)], size=size)
+    discs, circles = selectivity_stimuli(size)
     needed = [images[:4]] * 4 + [images[i:i + 1] for i in range(4)] + [images] + \
         ([photos] if photos is not None else []) + [discs.images, circles.images]
 

@@ -12,13 +12,14 @@ from actassert.measures import sweep
 from actassert.models.loading import load_model
 from actassert.models.names import parse_model_name, parse_model_spec
 from actassert.proportions import fisher_exact
-from actassert.stimuli import hue_disc, shapes
+from actassert.stimuli import Stimuli, hue_disc, shapes
 from actassert.tuning import median_preferred
 
 if TYPE_CHECKING:
     from actassert.battery.subject import Subject
 
-__all__ = ["CONTROL_SEED", "MIN_INDEX", "check_selectivity", "control_twin"]
+__all__ = ["CONTROL_SEED", "MIN_INDEX", "check_selectivity", "control_twin",
+           "selectivity_stimuli"]
 
 #: The selectivity index from which a kernel counts as selective (as in the tutorial).
 MIN_INDEX = 0.3
@@ -48,17 +49,22 @@ def _colour_shares(net: Any, discs: Any, layers: list[str]) -> dict[str, tuple[i
     return out
 
 
+def selectivity_stimuli(side: int, device: Any = None) -> tuple[Stimuli, Stimuli]:
+    """The check's stimuli: 12 luminance-matched hue discs and 8 circle sizes (4% to 64% of
+    the side)."""
+    discs = hue_disc(range(0, 360, 30), size=side, radius=0.25, luminance="matched",
+                     device=device)
+    circles = shapes("circle", [round(side * f) for f in (0.04, 0.07, 0.1, 0.15, 0.22, 0.32,
+                                                          0.45, 0.64)], size=side, device=device)
+    return discs, circles
+
+
 def check_selectivity(target: Subject) -> list[str]:
     """Sweep 12 hue discs and 8 circle sizes through the default layers; report, and assert
     what the options ask for."""
     __tracebackhide__ = True
     net, layers, options = target.net, target.layers, target.options
-    side = target.images.shape[-1]
-    device = target.images.device
-    discs = hue_disc(range(0, 360, 30), size=side, radius=0.25, luminance="matched",
-                     device=device)
-    circles = shapes("circle", [round(side * f) for f in (0.04, 0.07, 0.1, 0.15, 0.22, 0.32,
-                                                          0.45, 0.64)], size=side, device=device)
+    discs, circles = selectivity_stimuli(target.images.shape[-1], target.images.device)
     # channels="auto": the default layers may mix layouts (ConvNeXt, Swin), and tokens (ViT)
     counts = _colour_shares(net, discs, layers)
     size = sweep(net, circles, layers, reduce="centre", channels="auto", baseline=True)
